@@ -1,0 +1,1 @@
+//! The load harness for the media forwarder. Not built yet.
