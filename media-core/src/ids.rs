@@ -140,6 +140,67 @@ handle!(
     TrackId
 );
 
+/// The kind of media an m-line or a track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// Microphone audio.
+    Audio,
+    /// Camera or screen video.
+    Video,
+}
+
+/// A codec that the forwarder can route; forwarding is codec-agnostic, but keyframe
+/// detection and codec policy need to know which one a stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Opus (RFC 7587), 48 kHz.
+    Opus,
+    /// VP8 (RFC 7741).
+    Vp8,
+    /// VP9 (RFC 9628).
+    Vp9,
+    /// H.264 (RFC 6184).
+    H264,
+    /// AV1 (AOMedia RTP payload format).
+    Av1,
+}
+
+impl Codec {
+    /// The media kind this codec carries.
+    pub fn kind(self) -> MediaKind {
+        match self {
+            Codec::Opus => MediaKind::Audio,
+            _ => MediaKind::Video,
+        }
+    }
+
+    /// RTP clock rate in Hz.
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            Codec::Opus => 48_000,
+            _ => 90_000,
+        }
+    }
+
+    /// The encoding name as SDP's `a=rtpmap` spells it.
+    pub fn sdp_name(self) -> &'static str {
+        match self {
+            Codec::Opus => "opus",
+            Codec::Vp8 => "VP8",
+            Codec::Vp9 => "VP9",
+            Codec::H264 => "H264",
+            Codec::Av1 => "AV1",
+        }
+    }
+
+    /// Looks a codec up by its `a=rtpmap` encoding name, ignoring case.
+    pub fn from_sdp_name(name: &str) -> Option<Codec> {
+        [Codec::Opus, Codec::Vp8, Codec::Vp9, Codec::H264, Codec::Av1]
+            .into_iter()
+            .find(|c| c.sdp_name().eq_ignore_ascii_case(name))
+    }
+}
+
 /// Index of a worker thread, `0..workers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkerId(pub usize);
