@@ -10,10 +10,19 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod demux;
 pub mod dtls;
+pub mod engine;
 pub mod feedback;
 pub mod ice;
 pub mod ids;
+pub mod net;
+pub mod output;
 pub mod rtp;
 pub mod sdp;
+pub mod session;
 pub mod srtp;
+mod worker;
+
+pub use engine::{Engine, EngineConfig, EngineError, EngineEvent, SessionInfo};
+pub use session::{JoinAnswer, ParticipantOptions, SessionEvent};

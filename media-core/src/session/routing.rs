@@ -1,0 +1,667 @@
+//! Tracks, slots, and forwarding one decrypted packet to every slot its track fills.
+//!
+//! A subscriber's negotiated send m-lines are its slots. [`Session::reroute`] fills each empty
+//! slot with a matching source track of another participant (same kind, a codec the slot
+//! accepts), and keeps filled slots as they are, so that a source's stream is not moved
+//! around while it flows. When a slot's source changes, the slot's rewriter re-bases the
+//! sequence numbers and timestamps so that the subscriber sees one continuous stream.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::participant::{rtcp_scratch, ConnectionState};
+use super::{Session, SessionConfig, SessionEvent, SlotStats, TrackStats};
+use crate::feedback::{KeyframeRequestLimiter, NackGenerator, ReceiveStats, RtxCache};
+use crate::ids::{ExtId, ExtSeq, MediaKind, Mid, Pt, RtpTime, SeqNo, Ssrc, TrackId};
+use crate::output::TxQueue;
+use crate::rtp::{self, ExtMap, RewriteSpec, RtpHeader};
+use crate::sdp::{CodecConfig, ExtensionUri, NegotiatedMedia};
+
+/// Slots one track may fill at most (every other participant of a full session).
+const MAX_FANOUT: usize = super::MAX_PARTICIPANTS;
+
+/// A track published by a participant: one m-line it sends on.
+pub(super) struct Track {
+    pub(super) id: TrackId,
+    pub(super) kind: MediaKind,
+    pub(super) mid: Mid,
+    pub(super) codec: CodecConfig,
+    pub(super) ssrc: Option<Ssrc>,
+    pub(super) rtx_ssrc: Option<Ssrc>,
+    extensions: Vec<(ExtId, ExtensionUri)>,
+    pub(super) gate_open: bool,
+    pub(super) receive: ReceiveStats,
+    highest: Option<ExtSeq>,
+    pub(super) nack: Option<NackGenerator>,
+    pub(super) cache: Option<RtxCache>,
+    pub(super) keyframe_limiter: KeyframeRequestLimiter,
+    pub(super) keyframe_wanted: bool,
+    /// (participant index, slot index) of every slot this track fills.
+    pub(super) subscribers: Vec<(usize, usize)>,
+    pub(super) stats: TrackStats,
+}
+
+impl Track {
+    pub(super) fn new(
+        id: TrackId,
+        media: &NegotiatedMedia,
+        gate_open: bool,
+        config: &SessionConfig,
+    ) -> Option<Track> {
+        let codec = media.codecs.first()?.clone();
+        let video = media.kind == MediaKind::Video;
+        Some(Track {
+            id,
+            kind: media.kind,
+            mid: media.mid,
+            ssrc: media.remote_ssrcs.first().copied(),
+            rtx_ssrc: media.remote_rtx_ssrc.map(|(_, rtx)| rtx),
+            extensions: media.extensions.clone(),
+            gate_open,
+            receive: ReceiveStats::new(codec.clock_rate),
+            highest: None,
+            nack: (video && codec.feedback.nack).then(NackGenerator::new),
+            cache: video.then(|| RtxCache::new(config.rtx_cache_packets, config.rtx_cache_age)),
+            keyframe_limiter: KeyframeRequestLimiter::new(),
+            keyframe_wanted: video,
+            subscribers: Vec::with_capacity(MAX_FANOUT),
+            stats: TrackStats { id: Some(id), kind: Some(media.kind), ..TrackStats::default() },
+            codec,
+        })
+    }
+
+    pub(super) fn ext_id(&self, uri: ExtensionUri) -> Option<ExtId> {
+        self.extensions.iter().find(|(_, u)| *u == uri).map(|(id, _)| *id)
+    }
+
+    pub(super) fn stats(&self) -> TrackStats {
+        let counters = self.receive.counters();
+        TrackStats {
+            gate_open: self.gate_open,
+            packets: counters.packets,
+            bytes: counters.bytes,
+            lost: counters.lost,
+            jitter_ms: counters.jitter_ms,
+            ..self.stats.clone()
+        }
+    }
+}
+
+/// Keeps a slot's outgoing sequence numbers and timestamps continuous across source changes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Rewriter {
+    /// Added (wrapping) to the source's sequence numbers.
+    seq_offset: u16,
+    /// Added (wrapping) to the source's timestamps.
+    ts_offset: u32,
+    /// The first source packet (extended) of the current source; older ones are dropped.
+    start: Option<ExtSeq>,
+    last_seq: u16,
+    last_ts: u32,
+    started: bool,
+}
+
+impl Rewriter {
+    /// Maps a source packet, re-basing on the first packet of a new source.
+    fn map(&mut self, ext: ExtSeq, ts: RtpTime, frame_step: u32) -> Option<(SeqNo, RtpTime)> {
+        match self.start {
+            None => {
+                let (seq_base, ts_base) = if self.started {
+                    (self.last_seq.wrapping_add(1), self.last_ts.wrapping_add(frame_step))
+                } else {
+                    (rand::random::<u16>() & 0x7fff, rand::random::<u32>())
+                };
+                self.seq_offset = seq_base.wrapping_sub(ext.wire().0);
+                self.ts_offset = ts_base.wrapping_sub(ts.0);
+                self.start = Some(ext);
+            }
+            Some(start) if ext < start => return None,
+            Some(_) => {}
+        }
+        let seq = ext.wire().0.wrapping_add(self.seq_offset);
+        let ts = ts.0.wrapping_add(self.ts_offset);
+        if !self.started || seq.wrapping_sub(self.last_seq) < 0x8000 {
+            self.last_seq = seq;
+            self.last_ts = ts;
+        }
+        self.started = true;
+        Some((SeqNo(seq), RtpTime(ts)))
+    }
+
+    /// The source sequence number behind an outgoing one, for answering NACKs.
+    fn source_seq(&self, out: SeqNo) -> SeqNo {
+        SeqNo(out.0.wrapping_sub(self.seq_offset))
+    }
+
+    /// Forgets the current source; the next packet re-bases the stream.
+    fn detach(&mut self) {
+        self.start = None;
+    }
+}
+
+/// A subscriber's m-line that the router fills with someone else's track.
+pub(super) struct Slot {
+    pub(super) mid: Mid,
+    pub(super) kind: MediaKind,
+    codecs: Vec<CodecConfig>,
+    extensions: Vec<(ExtId, ExtensionUri)>,
+    pub(super) ssrc: Ssrc,
+    pub(super) rtx_ssrc: Option<Ssrc>,
+    pub(super) source: Option<TrackId>,
+    /// The payload types and header-extension mapping for the current source.
+    pt: Pt,
+    rtx_pt: Option<Pt>,
+    ext_map: ExtMap,
+    mid_ext: Option<ExtId>,
+    rewriter: Rewriter,
+    next_rtx_seq: u16,
+    /// Packets and octets sent, for sender reports.
+    pub(super) packets: u32,
+    pub(super) octets: u32,
+    pub(super) last_rtp_ts: (RtpTime, Option<Instant>),
+    pub(super) stats: SlotStats,
+}
+
+impl Slot {
+    pub(super) fn new(media: &NegotiatedMedia) -> Option<Slot> {
+        let (ssrc, rtx_ssrc) = media.local_ssrc?;
+        Some(Slot {
+            mid: media.mid,
+            kind: media.kind,
+            codecs: media.codecs.clone(),
+            extensions: media.extensions.clone(),
+            ssrc,
+            rtx_ssrc,
+            source: None,
+            pt: Pt(0),
+            rtx_pt: None,
+            ext_map: ExtMap::new(),
+            mid_ext: media
+                .extensions
+                .iter()
+                .find(|(_, u)| *u == ExtensionUri::Mid)
+                .map(|(id, _)| *id),
+            rewriter: Rewriter::default(),
+            next_rtx_seq: rand::random::<u16>() & 0x7fff,
+            packets: 0,
+            octets: 0,
+            last_rtp_ts: (RtpTime(0), None),
+            stats: SlotStats { mid: Some(media.mid), ..SlotStats::default() },
+        })
+    }
+
+    pub(super) fn ext_id(&self, uri: ExtensionUri) -> Option<ExtId> {
+        self.extensions.iter().find(|(_, u)| *u == uri).map(|(id, _)| *id)
+    }
+
+    /// The slot's negotiated configuration for a source codec, if it takes it.
+    fn matching(&self, codec: &CodecConfig) -> Option<&CodecConfig> {
+        self.codecs.iter().find(|c| c.codec == codec.codec && c.compatible_with(codec))
+    }
+
+    pub(super) fn accepts(&self, codec: &CodecConfig) -> bool {
+        self.matching(codec).is_some()
+    }
+
+    /// Attaches a source track: payload types and extension ids are mapped for it.
+    fn attach(&mut self, track: &Track) -> bool {
+        let Some(config) = self.matching(&track.codec) else {
+            return false;
+        };
+        self.pt = config.pt;
+        self.rtx_pt = config.rtx_pt.filter(|_| self.rtx_ssrc.is_some());
+        let mut map = ExtMap::new();
+        for (src, uri) in &track.extensions {
+            if matches!(uri, ExtensionUri::Mid | ExtensionUri::TransportWideCc) {
+                continue;
+            }
+            if let Some(dst) = self.ext_id(*uri) {
+                map.set(*src, dst);
+            }
+        }
+        self.ext_map = map;
+        self.source = Some(track.id);
+        self.rewriter.detach();
+        true
+    }
+
+    fn detach(&mut self) {
+        self.source = None;
+        self.rewriter.detach();
+    }
+
+    pub(super) fn stats(&self) -> SlotStats {
+        SlotStats { source: self.source, ..self.stats.clone() }
+    }
+
+    fn frame_step(&self) -> u32 {
+        match self.kind {
+            MediaKind::Audio => 960,
+            MediaKind::Video => 3000,
+        }
+    }
+}
+
+impl Session {
+    /// Fills empty slots with matching tracks and rebuilds every track's subscriber list.
+    pub(super) fn reroute(&mut self) {
+        let mut changes = Vec::new();
+        for (pi, p) in self.participants.iter().enumerate() {
+            for (si, slot) in p.slots.iter().enumerate() {
+                let current = slot.source.and_then(|id| self.find_track(id));
+                let keep = current.is_some_and(|(tp, _)| tp != pi);
+                if keep {
+                    continue;
+                }
+                changes.push((pi, si, self.pick_source(pi, si)));
+            }
+        }
+        for (pi, si, choice) in changes {
+            self.apply_slot_choice(pi, si, choice);
+        }
+        self.rebuild_subscriber_lists();
+    }
+
+    fn pick_source(&self, pi: usize, si: usize) -> Result<(usize, usize), String> {
+        let slot = &self.participants[pi].slots[si];
+        let taken = |tp: usize, ti: usize| {
+            let id = self.participants[tp].tracks[ti].id;
+            self.participants[pi].slots.iter().any(|s| s.source == Some(id))
+        };
+        let mut kind_seen = false;
+        for (tp, p) in self.participants.iter().enumerate() {
+            if tp == pi {
+                continue;
+            }
+            for (ti, t) in p.tracks.iter().enumerate() {
+                if t.kind != slot.kind || taken(tp, ti) {
+                    continue;
+                }
+                kind_seen = true;
+                if slot.accepts(&t.codec) {
+                    return Ok((tp, ti));
+                }
+            }
+        }
+        Err(if kind_seen {
+            "no published track has a codec this slot accepts".to_string()
+        } else {
+            "no matching track is published yet".to_string()
+        })
+    }
+
+    fn apply_slot_choice(&mut self, pi: usize, si: usize, choice: Result<(usize, usize), String>) {
+        let participant = self.participants[pi].id;
+        let mid = self.participants[pi].slots[si].mid;
+        match choice {
+            Ok((tp, ti)) => {
+                let track = &mut self.participants[tp].tracks[ti];
+                track.keyframe_wanted = true;
+                let track_id = track.id;
+                if attach_across(&mut self.participants, (pi, si), (tp, ti)) {
+                    self.events.push_back(SessionEvent::SlotFilled { participant, mid, track: track_id });
+                }
+            }
+            Err(reason) => {
+                let slot = &mut self.participants[pi].slots[si];
+                let was_filled = slot.source.is_some();
+                slot.detach();
+                if was_filled || slot.stats.packets == 0 {
+                    self.events.push_back(SessionEvent::SlotEmpty { participant, mid, reason });
+                }
+            }
+        }
+    }
+
+    fn find_track(&self, id: TrackId) -> Option<(usize, usize)> {
+        self.participants.iter().enumerate().find_map(|(pi, p)| {
+            p.tracks.iter().position(|t| t.id == id).map(|ti| (pi, ti))
+        })
+    }
+
+    fn rebuild_subscriber_lists(&mut self) {
+        for p in &mut self.participants {
+            for t in &mut p.tracks {
+                t.subscribers.clear();
+            }
+        }
+        let mut links = Vec::new();
+        for (pi, p) in self.participants.iter().enumerate() {
+            for (si, slot) in p.slots.iter().enumerate() {
+                if let Some((tp, ti)) = slot.source.and_then(|id| self.find_track(id)) {
+                    links.push((tp, ti, pi, si));
+                }
+            }
+        }
+        for (tp, ti, pi, si) in links {
+            self.participants[tp].tracks[ti].subscribers.push((pi, si));
+        }
+    }
+
+    /// The SRTP packet path; see the module documentation of [`super`].
+    pub(super) fn handle_rtp(
+        &mut self,
+        from: SocketAddr,
+        buf: &mut [u8],
+        len: usize,
+        now: Instant,
+        tx: &mut TxQueue,
+    ) {
+        let Some(&pi) = self.by_addr.get(&from) else {
+            tracing::trace!(target: "rtp", "dropped RTP from an unchecked address");
+            return;
+        };
+        let Some(plain_len) = self.unprotect(pi, buf, len, now) else {
+            return;
+        };
+        let Ok(mut hdr) = RtpHeader::parse(&buf[..plain_len]) else {
+            tracing::trace!(target: "rtp", "dropped malformed RTP after decryption");
+            return;
+        };
+        let Some(ti) = self.identify_track(pi, &hdr, &buf[..plain_len]) else {
+            tracing::trace!(target: "rtp", ssrc = hdr.ssrc.0, "dropped RTP of an unknown SSRC");
+            return;
+        };
+        let mut plain_len = plain_len;
+        if Some(hdr.ssrc) == self.participants[pi].tracks[ti].rtx_ssrc {
+            let track = &self.participants[pi].tracks[ti];
+            let (Some(primary), pt) = (track.ssrc, track.codec.pt) else {
+                return;
+            };
+            match rtp::unwrap_rtx(buf, plain_len, &hdr, primary, pt) {
+                Ok((n, h)) => {
+                    plain_len = n;
+                    hdr = h;
+                }
+                Err(_) => return,
+            }
+        }
+        self.record_twcc_arrival(pi, &hdr, &buf[..plain_len], now);
+        let Some(ext) = self.on_track_packet(pi, ti, &hdr, &buf[..plain_len], now) else {
+            return;
+        };
+        self.fan_out(pi, ti, ext, &hdr, buf, plain_len, now, tx);
+    }
+
+    fn unprotect(&mut self, pi: usize, buf: &mut [u8], len: usize, now: Instant) -> Option<usize> {
+        let p = &mut self.participants[pi];
+        let srtp = p.srtp_in.as_mut()?;
+        match srtp.unprotect_rtp(&mut buf[..len]) {
+            Ok(n) => {
+                p.on_authenticated(now);
+                Some(n)
+            }
+            Err(e) => {
+                p.auth_failures += 1;
+                tracing::trace!(target: "srtp", participant = %p.id, error = %e, "dropped SRTP");
+                None
+            }
+        }
+    }
+
+    /// Finds the track a packet belongs to: by SSRC, else by the MID extension, else by a
+    /// payload type that only one track uses; the SSRC is then remembered.
+    fn identify_track(&mut self, pi: usize, hdr: &RtpHeader, packet: &[u8]) -> Option<usize> {
+        let p = &mut self.participants[pi];
+        if let Some(ti) = p
+            .tracks
+            .iter()
+            .position(|t| t.ssrc == Some(hdr.ssrc) || t.rtx_ssrc == Some(hdr.ssrc))
+        {
+            return Some(ti);
+        }
+        let by_mid = p.tracks.iter().position(|t| {
+            t.ext_id(ExtensionUri::Mid)
+                .and_then(|id| hdr.extension(packet, id))
+                .is_some_and(|v| v == t.mid.as_bytes())
+        });
+        let ti = by_mid.or_else(|| {
+            let mut matching = p.tracks.iter().enumerate().filter(|(_, t)| {
+                t.codec.pt == hdr.pt || t.codec.rtx_pt == Some(hdr.pt)
+            });
+            let first = matching.next().map(|(i, _)| i);
+            first.filter(|_| matching.next().is_none())
+        })?;
+        let track = &mut p.tracks[ti];
+        if track.codec.rtx_pt == Some(hdr.pt) {
+            track.rtx_ssrc.get_or_insert(hdr.ssrc);
+        } else if track.ssrc.is_none() {
+            track.ssrc = Some(hdr.ssrc);
+        } else {
+            return None;
+        }
+        Some(ti)
+    }
+
+    fn record_twcc_arrival(&mut self, pi: usize, hdr: &RtpHeader, packet: &[u8], now: Instant) {
+        let p = &mut self.participants[pi];
+        if let Some((id, receiver)) = p.twcc_in.as_mut() {
+            if let Some(v) = hdr.extension(packet, *id) {
+                if let [a, b] = v {
+                    receiver.on_packet(crate::ids::TwccSeq(u16::from_be_bytes([*a, *b])), now);
+                }
+            }
+        }
+    }
+
+    /// Updates the track's receive state; returns the extended sequence number, or None for a
+    /// packet that must not be forwarded (a duplicate, or the gate is closed).
+    fn on_track_packet(
+        &mut self,
+        pi: usize,
+        ti: usize,
+        hdr: &RtpHeader,
+        packet: &[u8],
+        now: Instant,
+    ) -> Option<ExtSeq> {
+        let track = &mut self.participants[pi].tracks[ti];
+        let ext = track.receive.on_packet(hdr.seq, hdr.ts, now, hdr.payload_len)?;
+        track.highest = Some(track.highest.map_or(ext, |h| h.max(ext)));
+        if let Some(nack) = track.nack.as_mut() {
+            nack.on_packet(ext, now);
+        }
+        if let Some(cache) = track.cache.as_mut() {
+            cache.insert(ext, packet, now);
+        }
+        if rtp::is_keyframe(track.codec.codec, hdr.payload(packet)) {
+            track.stats.keyframes += 1;
+        }
+        if !track.gate_open {
+            track.stats.gated += 1;
+            return None;
+        }
+        Some(ext)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fan_out(
+        &mut self,
+        pi: usize,
+        ti: usize,
+        ext: ExtSeq,
+        hdr: &RtpHeader,
+        buf: &mut [u8],
+        len: usize,
+        now: Instant,
+        tx: &mut TxQueue,
+    ) {
+        let track = &self.participants[pi].tracks[ti];
+        let mut targets = [(0usize, 0usize); MAX_FANOUT];
+        let count = track.subscribers.len().min(MAX_FANOUT);
+        targets[..count].copy_from_slice(&track.subscribers[..count]);
+        let ready = |s: &Session, (sp, _): (usize, usize)| {
+            s.participants[sp].state == ConnectionState::Connected
+        };
+        let ready_count = targets[..count].iter().filter(|t| ready(self, **t)).count();
+        let mut sent = 0;
+        for &(sp, si) in &targets[..count] {
+            if !ready(self, (sp, si)) {
+                continue;
+            }
+            sent += 1;
+            let in_place = sent == ready_count;
+            self.send_to_slot(sp, si, ext, hdr, buf, len, in_place, now, tx);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_to_slot(
+        &mut self,
+        sp: usize,
+        si: usize,
+        ext: ExtSeq,
+        hdr: &RtpHeader,
+        buf: &mut [u8],
+        len: usize,
+        in_place: bool,
+        now: Instant,
+        tx: &mut TxQueue,
+    ) {
+        let subscriber = &mut self.participants[sp];
+        let Some(remote) = subscriber.remote() else {
+            return;
+        };
+        let twcc = subscriber.take_twcc_seq(len, now);
+        let slot = &mut subscriber.slots[si];
+        let step = slot.frame_step();
+        let Some((seq, ts)) = slot.rewriter.map(ext, hdr.ts, step) else {
+            return;
+        };
+        let spec = RewriteSpec {
+            pt: slot.pt,
+            seq,
+            ts,
+            ssrc: slot.ssrc,
+            marker: hdr.marker,
+            ext_map: &slot.ext_map,
+            mid: slot.mid_ext.map(|id| (id, slot.mid)),
+            twcc,
+        };
+        let Some(srtp) = subscriber.srtp_out.as_mut() else {
+            return;
+        };
+        let written = if in_place {
+            rtp::rewrite_in_place(buf, len, hdr, &spec)
+                .ok()
+                .and_then(|n| srtp.protect_rtp(buf, n).ok())
+                .map(|n| tx.commit_in_place(n, remote))
+        } else {
+            let out = tx.buffer();
+            rtp::rewrite(&buf[..len], hdr, &spec, out)
+                .ok()
+                .and_then(|n| srtp.protect_rtp(out, n).ok())
+                .map(|n| tx.commit(n, remote))
+        };
+        let slot = &mut self.participants[sp].slots[si];
+        if written.is_some() {
+            slot.packets = slot.packets.wrapping_add(1);
+            slot.octets = slot.octets.wrapping_add(hdr.payload_len as u32);
+            slot.last_rtp_ts = (ts, Some(now));
+            slot.stats.packets += 1;
+            slot.stats.bytes += hdr.payload_len as u64;
+        } else {
+            tracing::trace!(target: "rtp", "could not rewrite a packet for a subscriber");
+        }
+    }
+
+    /// Answers a subscriber's NACK from the source track's retransmission cache.
+    pub(super) fn retransmit(
+        &mut self,
+        sp: usize,
+        si: usize,
+        lost: SeqNo,
+        now: Instant,
+        tx: &mut TxQueue,
+    ) {
+        let Some(source) = self.participants[sp].slots[si].source else {
+            return;
+        };
+        let Some((tp, ti)) = self.find_track(source) else {
+            return;
+        };
+        let slot = &self.participants[sp].slots[si];
+        let src_seq = slot.rewriter.source_seq(lost);
+        let track = &self.participants[tp].tracks[ti];
+        let (Some(cache), Some(highest)) = (track.cache.as_ref(), track.highest) else {
+            return;
+        };
+        let ext = ExtSeq::extend(src_seq, highest);
+        let Some(packet) = cache.get(ext, now) else {
+            return;
+        };
+        let mut copy = rtcp_scratch();
+        let n = packet.len().min(copy.len());
+        copy[..n].copy_from_slice(&packet[..n]);
+        let Ok(hdr) = RtpHeader::parse(&copy[..n]) else {
+            return;
+        };
+        self.send_retransmission(sp, si, lost, &hdr, &copy[..n], now, tx);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_retransmission(
+        &mut self,
+        sp: usize,
+        si: usize,
+        lost: SeqNo,
+        hdr: &RtpHeader,
+        packet: &[u8],
+        now: Instant,
+        tx: &mut TxQueue,
+    ) {
+        let subscriber = &mut self.participants[sp];
+        let Some(remote) = subscriber.remote() else {
+            return;
+        };
+        let twcc = subscriber.take_twcc_seq(packet.len(), now);
+        let slot = &mut subscriber.slots[si];
+        let ts = RtpTime(hdr.ts.0.wrapping_add(slot.rewriter.ts_offset));
+        let mut spec = RewriteSpec {
+            pt: slot.pt,
+            seq: lost,
+            ts,
+            ssrc: slot.ssrc,
+            marker: hdr.marker,
+            ext_map: &slot.ext_map,
+            mid: slot.mid_ext.map(|id| (id, slot.mid)),
+            twcc,
+        };
+        let out = tx.buffer();
+        let written = match (slot.rtx_ssrc, slot.rtx_pt) {
+            (Some(rtx_ssrc), Some(rtx_pt)) => {
+                spec.ssrc = rtx_ssrc;
+                spec.pt = rtx_pt;
+                spec.seq = SeqNo(slot.next_rtx_seq);
+                slot.next_rtx_seq = slot.next_rtx_seq.wrapping_add(1);
+                rtp::write_rtx(packet, hdr, &spec, lost, out)
+            }
+            _ => rtp::rewrite(packet, hdr, &spec, out),
+        };
+        let Some(srtp) = subscriber.srtp_out.as_mut() else {
+            return;
+        };
+        if let Some(n) = written.ok().and_then(|n| srtp.protect_rtp(out, n).ok()) {
+            tx.commit(n, remote);
+            subscriber.slots[si].stats.retransmitted += 1;
+        }
+    }
+}
+
+/// Attaches track `(tp, ti)` to slot `(pi, si)`; the two belong to different participants.
+fn attach_across(
+    participants: &mut [super::participant::Participant],
+    (pi, si): (usize, usize),
+    (tp, ti): (usize, usize),
+) -> bool {
+    if pi == tp {
+        return false;
+    }
+    let (a, b) = if pi < tp {
+        let (left, right) = participants.split_at_mut(tp);
+        (&mut left[pi], &right[0])
+    } else {
+        let (left, right) = participants.split_at_mut(pi);
+        (&mut right[0], &left[tp])
+    };
+    a.slots[si].attach(&b.tracks[ti])
+}
