@@ -33,7 +33,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     let session = engine.create_session()?;
     let server = Server::http(&listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    println!("loopback demo: open http://{listen}/ (media relay on {})", session.relay);
+    println!(
+        "loopback demo: open http://{listen}/ (media relay on {})",
+        session.relay
+    );
     std::thread::spawn({
         let events = engine.events().clone();
         move || {
@@ -53,7 +56,10 @@ fn handle(engine: &Engine, session: media_core::ids::SessionId, mut request: Req
         (Method::Get, "/") => Response::from_string(PAGE).with_header(header("text/html")),
         (Method::Post, "/whip") | (Method::Post, "/whep") => {
             let mut offer = String::new();
-            let read = request.as_reader().take(MAX_OFFER as u64 + 1).read_to_string(&mut offer);
+            let read = request
+                .as_reader()
+                .take(MAX_OFFER as u64 + 1)
+                .read_to_string(&mut offer);
             if read.is_err() || offer.len() > MAX_OFFER {
                 Response::from_string("offer unreadable or too large\n").with_status_code(400)
             } else {

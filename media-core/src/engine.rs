@@ -90,6 +90,9 @@ pub enum EngineError {
     /// A system call failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// Our own bug: an internal invariant did not hold.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A worker did not answer in time or has stopped: our own fault.
     #[error("worker unavailable")]
     WorkerUnavailable,
@@ -101,6 +104,7 @@ impl From<JoinError> for EngineError {
             JoinError::Malformed(m) => EngineError::MalformedOffer(m),
             JoinError::Unusable(m) => EngineError::UnusableOffer(m),
             JoinError::SessionFull => EngineError::SessionFull,
+            JoinError::Internal(m) => EngineError::Internal(m),
         }
     }
 }
@@ -180,7 +184,8 @@ impl Engine {
         for index in 0..count {
             let (commands, command_rx) = unbounded();
             let (worker, waker) = Worker::new(WorkerId(index), command_rx, event_tx.clone())?;
-            let core = (config.pin_workers && !cores.is_empty()).then(|| cores[index % cores.len()]);
+            let core =
+                (config.pin_workers && !cores.is_empty()).then(|| cores[index % cores.len()]);
             let thread = std::thread::Builder::new()
                 .name(format!("media-{index}"))
                 .spawn(move || {
@@ -189,7 +194,11 @@ impl Engine {
                     }
                     worker.run();
                 })?;
-            workers.push(WorkerHandle { commands, waker, thread: Some(thread) });
+            workers.push(WorkerHandle {
+                commands,
+                waker,
+                thread: Some(thread),
+            });
         }
         let next_port = config.port_min;
         Ok(Engine {
@@ -197,13 +206,17 @@ impl Engine {
             cert,
             workers,
             events,
-            state: Mutex::new(State { sessions: HashMap::new(), next_session: 1, next_port }),
+            state: Mutex::new(State {
+                sessions: HashMap::new(),
+                next_session: 1,
+                next_port,
+            }),
         })
     }
 
     /// The SDP form of the process's DTLS certificate fingerprint.
     pub fn fingerprint(&self) -> String {
-        self.cert.sdp_fingerprint().to_string()
+        self.cert.fingerprint().to_string()
     }
 
     /// Number of worker threads.
@@ -231,7 +244,12 @@ impl Engine {
             priority: host_priority(65_535),
             foundation: "1".to_string(),
         }];
-        let session = Session::new(id, self.config.session.clone(), Arc::clone(&self.cert), candidates);
+        let session = Session::new(
+            id,
+            self.config.session.clone(),
+            Arc::clone(&self.cert),
+            candidates,
+        );
         state.sessions.insert(id, Allocation { worker, port });
         drop(state);
         let result = self.call(worker, |reply| Command::CreateSession {
@@ -254,13 +272,22 @@ impl Engine {
     ) -> Result<JoinAnswer, EngineError> {
         let worker = self.worker_of(session)?;
         let offer = offer.to_string();
-        self.call(worker, |reply| Command::Join { session, offer, options, reply })
+        self.call(worker, |reply| Command::Join {
+            session,
+            offer,
+            options,
+            reply,
+        })
     }
 
     /// Removes a participant; slots it filled become empty or take another source.
     pub fn leave(&self, session: SessionId, participant: ParticipantId) -> Result<(), EngineError> {
         let worker = self.worker_of(session)?;
-        self.call(worker, |reply| Command::Leave { session, participant, reply })
+        self.call(worker, |reply| Command::Leave {
+            session,
+            participant,
+            reply,
+        })
     }
 
     /// Opens or closes the gates of a participant's tracks of one kind, or of all with `None`.
@@ -273,7 +300,13 @@ impl Engine {
         open: bool,
     ) -> Result<(), EngineError> {
         let worker = self.worker_of(session)?;
-        self.call(worker, |reply| Command::Gate { session, participant, kind, open, reply })
+        self.call(worker, |reply| Command::Gate {
+            session,
+            participant,
+            kind,
+            open,
+            reply,
+        })
     }
 
     /// Counters of every participant of a session.
@@ -297,7 +330,9 @@ impl Engine {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the map consistent (single inserts and removes).
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn worker_of(&self, session: SessionId) -> Result<WorkerId, EngineError> {
@@ -339,11 +374,19 @@ impl Engine {
         worker: WorkerId,
         make: impl FnOnce(Sender<Result<T, EngineError>>) -> Command,
     ) -> Result<T, EngineError> {
-        let handle = self.workers.get(worker.0).ok_or(EngineError::WorkerUnavailable)?;
+        let handle = self
+            .workers
+            .get(worker.0)
+            .ok_or(EngineError::WorkerUnavailable)?;
         let (reply, answer) = bounded(1);
-        handle.commands.send(make(reply)).map_err(|_| EngineError::WorkerUnavailable)?;
+        handle
+            .commands
+            .send(make(reply))
+            .map_err(|_| EngineError::WorkerUnavailable)?;
         handle.waker.wake()?;
-        answer.recv_timeout(REPLY_TIMEOUT).map_err(|_| EngineError::WorkerUnavailable)?
+        answer
+            .recv_timeout(REPLY_TIMEOUT)
+            .map_err(|_| EngineError::WorkerUnavailable)?
     }
 }
 

@@ -58,7 +58,10 @@ impl Mid {
         }
         let mut bytes = [0; Self::MAX_LEN];
         bytes[..value.len()].copy_from_slice(value);
-        Some(Mid { len: value.len() as u8, bytes })
+        Some(Mid {
+            len: value.len() as u8,
+            bytes,
+        })
     }
 
     /// The MID's bytes as they travel in the RTP header extension.

@@ -14,6 +14,7 @@ pub mod demux;
 pub mod dtls;
 pub mod engine;
 pub mod feedback;
+pub mod fingerprint;
 pub mod ice;
 pub mod ids;
 pub mod net;

@@ -64,17 +64,34 @@ impl RecvBatch {
 
     /// The datagrams of the last receive, GRO segments split out.
     pub fn datagrams(&self) -> impl Iterator<Item = Datagram> + '_ {
-        self.meta[..self.count].iter().enumerate().flat_map(|(buffer, meta)| {
-            let stride = if meta.stride == 0 { meta.len.max(1) } else { meta.stride };
-            let segments = meta.len.div_ceil(stride);
-            (0..segments).map(move |i| {
-                let start = i * stride;
-                let len = stride.min(meta.len - start);
-                let last = i + 1 == segments;
-                let room_end = if last { start + len + HEADROOM } else { start + len };
-                Datagram { from: meta.addr, buffer, start, len, room_end }
+        self.meta[..self.count]
+            .iter()
+            .enumerate()
+            .flat_map(|(buffer, meta)| {
+                let stride = if meta.stride == 0 {
+                    meta.len.max(1)
+                } else {
+                    meta.stride
+                };
+                let segments = meta.len.div_ceil(stride);
+                (0..segments).map(move |i| {
+                    let start = i * stride;
+                    let len = stride.min(meta.len - start);
+                    let last = i + 1 == segments;
+                    let room_end = if last {
+                        start + len + HEADROOM
+                    } else {
+                        start + len
+                    };
+                    Datagram {
+                        from: meta.addr,
+                        buffer,
+                        start,
+                        len,
+                        room_end,
+                    }
+                })
             })
-        })
     }
 
     /// The bytes (and room) of one datagram, mutable for in-place processing.
@@ -102,7 +119,11 @@ impl UdpEndpoint {
         // Room for bursts of keyframes to many subscribers; failures leave the default.
         let _ = state.set_recv_buffer_size(UdpSockRef::from(&socket), 4 << 20);
         let _ = state.set_send_buffer_size(UdpSockRef::from(&socket), 4 << 20);
-        Ok(UdpEndpoint { socket, state, local })
+        Ok(UdpEndpoint {
+            socket,
+            state,
+            local,
+        })
     }
 
     /// The socket for registration with a poll.
@@ -129,7 +150,10 @@ impl UdpEndpoint {
             *slice = IoSliceMut::new(&mut buffer[..usable]);
         }
         batch.count = 0;
-        match self.state.recv(UdpSockRef::from(&self.socket), &mut slices, &mut batch.meta) {
+        match self
+            .state
+            .recv(UdpSockRef::from(&self.socket), &mut slices, &mut batch.meta)
+        {
             Ok(n) => {
                 batch.count = n;
                 Ok(n)
@@ -168,7 +192,10 @@ impl UdpEndpoint {
                 segment_size: segment,
                 src_ip: None,
             };
-            if let Err(e) = self.state.try_send(UdpSockRef::from(&self.socket), &transmit) {
+            if let Err(e) = self
+                .state
+                .try_send(UdpSockRef::from(&self.socket), &transmit)
+            {
                 dropped += used;
                 tracing::trace!(target: "net", error = %e, "send failed");
             }
@@ -191,7 +218,10 @@ fn gso_run(entries: &[TxEntry], max_segments: usize) -> usize {
     let mut total = first.len;
     let mut run = 1;
     for e in &entries[1..] {
-        let contiguous = e.source == TxSource::Arena { offset: next_offset };
+        let contiguous = e.source
+            == TxSource::Arena {
+                offset: next_offset,
+            };
         let fits = e.len <= first.len && total + e.len <= 64_000;
         if !contiguous || e.to != first.to || !fits || run == max_segments {
             break;
@@ -212,12 +242,21 @@ mod tests {
 
     fn arena(offset: usize, len: usize, port: u16) -> TxEntry {
         let to = SocketAddr::from(([127, 0, 0, 1], port));
-        TxEntry { source: TxSource::Arena { offset }, len, to }
+        TxEntry {
+            source: TxSource::Arena { offset },
+            len,
+            to,
+        }
     }
 
     #[test]
     fn gso_runs_need_one_destination_one_size_and_contiguity() {
-        let e = [arena(0, 100, 1), arena(100, 100, 1), arena(200, 60, 1), arena(260, 100, 1)];
+        let e = [
+            arena(0, 100, 1),
+            arena(100, 100, 1),
+            arena(200, 60, 1),
+            arena(260, 100, 1),
+        ];
         assert_eq!(gso_run(&e, 64), 3, "a shorter datagram ends the run");
         let e = [arena(0, 100, 1), arena(100, 100, 2)];
         assert_eq!(gso_run(&e, 64), 1, "another destination ends the run");

@@ -73,7 +73,11 @@ impl TxQueue {
     /// Queues the first `len` bytes of the last [`TxQueue::buffer`] for `to`.
     pub fn commit(&mut self, len: usize, to: SocketAddr) {
         let len = len.min(MAX_DATAGRAM);
-        self.entries.push(TxEntry { source: TxSource::Arena { offset: self.used }, len, to });
+        self.entries.push(TxEntry {
+            source: TxSource::Arena { offset: self.used },
+            len,
+            to,
+        });
         self.used += len;
     }
 

@@ -30,11 +30,24 @@ type Reply<T> = Sender<Result<T, EngineError>>;
 /// What the engine asks of a worker.
 pub(crate) enum Command {
     /// Take over a session and its bound relay socket.
-    CreateSession { session: Box<Session>, socket: std::net::UdpSocket, reply: Reply<SocketAddr> },
+    CreateSession {
+        session: Box<Session>,
+        socket: std::net::UdpSocket,
+        reply: Reply<SocketAddr>,
+    },
     /// Negotiate a new participant.
-    Join { session: SessionId, offer: String, options: ParticipantOptions, reply: Reply<JoinAnswer> },
+    Join {
+        session: SessionId,
+        offer: String,
+        options: ParticipantOptions,
+        reply: Reply<JoinAnswer>,
+    },
     /// Remove a participant.
-    Leave { session: SessionId, participant: ParticipantId, reply: Reply<()> },
+    Leave {
+        session: SessionId,
+        participant: ParticipantId,
+        reply: Reply<()>,
+    },
     /// Open or close gates.
     Gate {
         session: SessionId,
@@ -44,9 +57,15 @@ pub(crate) enum Command {
         reply: Reply<()>,
     },
     /// End a session and free its port.
-    Close { session: SessionId, reply: Reply<()> },
+    Close {
+        session: SessionId,
+        reply: Reply<()>,
+    },
     /// Read a session's counters.
-    Stats { session: SessionId, reply: Reply<Vec<ParticipantStats>> },
+    Stats {
+        session: SessionId,
+        reply: Reply<Vec<ParticipantStats>>,
+    },
     /// Stop the thread.
     Shutdown,
 }
@@ -115,8 +134,14 @@ impl Worker {
     }
 
     fn next_timeout(&self, now: Instant) -> Duration {
-        let next = self.sessions.values().filter_map(|h| h.session.poll_timeout()).min();
-        next.map_or(IDLE_POLL, |t| t.saturating_duration_since(now).min(IDLE_POLL))
+        let next = self
+            .sessions
+            .values()
+            .filter_map(|h| h.session.poll_timeout())
+            .min();
+        next.map_or(IDLE_POLL, |t| {
+            t.saturating_duration_since(now).min(IDLE_POLL)
+        })
     }
 
     /// Reads the socket until it would block, handling and flushing batch by batch.
@@ -142,7 +167,9 @@ impl Worker {
             for (tag, d) in self.datagrams.iter().enumerate() {
                 self.tx.begin_input(tag);
                 let buf = self.batch.bytes_mut(d);
-                hosted.session.handle_datagram(d.from, buf, d.len, now, &mut self.tx);
+                hosted
+                    .session
+                    .handle_datagram(d.from, buf, d.len, now, &mut self.tx);
             }
             flush(&hosted.endpoint, &mut self.tx, &self.batch, &self.datagrams);
         }
@@ -172,16 +199,30 @@ impl Worker {
     fn handle_command(&mut self, command: Command) -> bool {
         let now = Instant::now();
         match command {
-            Command::CreateSession { session, socket, reply } => {
+            Command::CreateSession {
+                session,
+                socket,
+                reply,
+            } => {
                 let _ = reply.send(self.host(*session, socket));
             }
-            Command::Join { session, offer, options, reply } => {
+            Command::Join {
+                session,
+                offer,
+                options,
+                reply,
+            } => {
                 let result = self.with_session(session, |s| {
-                    s.add_participant(&offer, options, now).map_err(EngineError::from)
+                    s.add_participant(&offer, options, now)
+                        .map_err(EngineError::from)
                 });
                 let _ = reply.send(result);
             }
-            Command::Leave { session, participant, reply } => {
+            Command::Leave {
+                session,
+                participant,
+                reply,
+            } => {
                 let result = self.with_session(session, |s| {
                     s.remove_participant(participant, "left")
                         .then_some(())
@@ -189,7 +230,13 @@ impl Worker {
                 });
                 let _ = reply.send(result);
             }
-            Command::Gate { session, participant, kind, open, reply } => {
+            Command::Gate {
+                session,
+                participant,
+                kind,
+                open,
+                reply,
+            } => {
                 let result = self.with_session(session, |s| {
                     s.set_gate(participant, kind, open)
                         .then_some(())
@@ -208,7 +255,11 @@ impl Worker {
         true
     }
 
-    fn host(&mut self, session: Session, socket: std::net::UdpSocket) -> Result<SocketAddr, EngineError> {
+    fn host(
+        &mut self,
+        session: Session,
+        socket: std::net::UdpSocket,
+    ) -> Result<SocketAddr, EngineError> {
         let token = token_of(session.id());
         let mut endpoint = UdpEndpoint::new(socket).map_err(EngineError::Io)?;
         self.poll
@@ -267,6 +318,9 @@ fn flush(endpoint: &UdpEndpoint, tx: &mut TxQueue, batch: &RecvBatch, datagrams:
 
 fn forward_events(session: &mut Session, events: &Sender<EngineEvent>) {
     while let Some(event) = session.poll_event() {
-        let _ = events.send(EngineEvent::Session { session: session.id(), event });
+        let _ = events.send(EngineEvent::Session {
+            session: session.id(),
+            event,
+        });
     }
 }

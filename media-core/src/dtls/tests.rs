@@ -643,7 +643,7 @@ fn fingerprint_matches_with_its_own_hash() {
         HashAlgorithm::Sha512,
     ] {
         let fingerprint = Fingerprint::of(algorithm, cert.der());
-        assert_eq!(fingerprint.value.len(), algorithm.output_len());
+        assert_eq!(fingerprint.value.len(), algorithm.digest_len());
         assert!(fingerprint.matches(cert.der()));
         let reparsed: Fingerprint = fingerprint.to_string().parse().unwrap();
         assert_eq!(reparsed, fingerprint);

@@ -205,3 +205,17 @@ fn padding(after_header: &[u8]) -> Result<u8, RtpError> {
 
     Ok(count)
 }
+
+/// Overwrites the payload type (keeping the marker bit), sequence number and SSRC of the RTP
+/// packet in `buf` (RFC 3550 section 5.1 offsets) and clears its padding bit; used when an
+/// RTX packet is turned back into the packet it repairs.
+pub fn restore_original(buf: &mut [u8], pt: Pt, seq: SeqNo, ssrc: Ssrc) -> Result<(), RtpError> {
+    if buf.len() < FIXED_HEADER_LEN {
+        return Err(RtpError::TooShort(buf.len()));
+    }
+    buf[0] &= !0x20;
+    buf[1] = (buf[1] & 0x80) | (pt.0 & 0x7f);
+    buf[2..4].copy_from_slice(&seq.0.to_be_bytes());
+    buf[8..12].copy_from_slice(&ssrc.0.to_be_bytes());
+    Ok(())
+}

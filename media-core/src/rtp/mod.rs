@@ -19,7 +19,7 @@ pub mod rtcp;
 mod wire;
 
 pub use ext::{ExtIter, ExtMap};
-pub use header::{ExtBlock, ExtForm, RtpHeader, FIXED_HEADER_LEN};
+pub use header::{restore_original, ExtBlock, ExtForm, RtpHeader, FIXED_HEADER_LEN};
 pub use rewrite::{
     parse_rtx_osn, rewrite, rewrite_in_place, write_rtx, RewriteSpec, IN_PLACE_EXT_MAX,
 };

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use super::codec::CodecConfig;
 use super::extension::ExtensionUri;
-use super::fingerprint::Fingerprint;
+use crate::fingerprint::Fingerprint;
 use super::offer::{Offer, OfferedMedia, Section};
 use super::{text, unsupported, SdpError};
 use crate::ids::{ExtId, MediaKind, Mid, Ssrc};

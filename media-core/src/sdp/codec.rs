@@ -72,6 +72,28 @@ pub struct CodecConfig {
     pub feedback: Feedback,
 }
 
+impl CodecConfig {
+    /// Whether a stream sent with `other`'s parameters can be forwarded unchanged to an
+    /// endpoint that negotiated `self`: the same codec, and for H.264 the same profile and
+    /// packetization mode (RFC 6184 section 8.2.2), for VP9 the same profile (RFC 9628).
+    pub fn compatible_with(&self, other: &CodecConfig) -> bool {
+        if self.codec != other.codec {
+            return false;
+        }
+        match self.codec {
+            Codec::H264 => {
+                let mode = |c: &CodecConfig| text::fmtp_param(&c.fmtp, "packetization-mode").unwrap_or("0") == "1";
+                mode(self) == mode(other) && h264_profile(&self.fmtp) == h264_profile(&other.fmtp)
+            }
+            Codec::Vp9 => {
+                let profile = |c: &CodecConfig| text::fmtp_param(&c.fmtp, "profile-id").unwrap_or("0").to_string();
+                profile(self) == profile(other)
+            }
+            _ => true,
+        }
+    }
+}
+
 /// The H.264 profiles we route (RFC 6184 section 8.1, `profile-level-id`); others, such as
 /// High 10 or the 4:4:4 profiles, are ignored because not every viewer can decode them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,7 +16,6 @@
 mod answer;
 mod codec;
 mod extension;
-mod fingerprint;
 mod offer;
 mod text;
 
@@ -28,7 +27,7 @@ pub use answer::{
 };
 pub use codec::{h264_profile, CodecConfig, Feedback, H264Profile};
 pub use extension::ExtensionUri;
-pub use fingerprint::{Fingerprint, HashAlgorithm};
+pub use crate::fingerprint::{Fingerprint, HashAlgorithm};
 pub use offer::{parse_offer, Direction, Offer, OfferedMedia, Setup};
 
 /// The largest offer accepted, in bytes; browsers' offers are 3 to 10 KiB.

@@ -11,7 +11,7 @@ use rtc_sdp::{MediaDescription, SessionDescription};
 
 use super::codec::{read_codecs, CodecConfig};
 use super::extension::{read_extmaps, ExtensionUri};
-use super::fingerprint::Fingerprint;
+use crate::fingerprint::{Fingerprint, FingerprintError};
 use super::{malformed, text, unsupported, SdpError, MAX_MEDIA_SECTIONS, MAX_OFFER_LEN};
 use crate::ids::{ExtId, MediaKind, Mid, Ssrc};
 
@@ -422,8 +422,12 @@ fn read_fingerprint(attributes: &[Attribute]) -> Result<Fingerprint, SdpError> {
     for value in text::values(attributes, "fingerprint") {
         match value.parse::<Fingerprint>() {
             Ok(fingerprint) => return Ok(fingerprint),
-            Err(error) => {
-                first_error.get_or_insert(error);
+            Err(FingerprintError::UnsupportedHash) => {
+                let name = value.split(' ').next().unwrap_or_default();
+                first_error.get_or_insert(unsupported(format!("fingerprint hash function {name:.16}")));
+            }
+            Err(FingerprintError::Malformed) => {
+                first_error.get_or_insert(malformed("a=fingerprint is not a hash name and a digest of its length"));
             }
         }
     }

@@ -73,7 +73,10 @@ pub struct ParticipantOptions {
 
 impl Default for ParticipantOptions {
     fn default() -> Self {
-        ParticipantOptions { audio_gate_open: true, video_gate_open: true }
+        ParticipantOptions {
+            audio_gate_open: true,
+            video_gate_open: true,
+        }
     }
 }
 
@@ -110,6 +113,9 @@ pub enum JoinError {
     /// The offer parsed but asks for something the forwarder does not do.
     #[error("unusable offer: {0}")]
     Unusable(String),
+    /// Our own answer options were invalid: a bug on our side.
+    #[error("cannot build an answer: {0}")]
+    Internal(String),
     /// The session already has [`MAX_PARTICIPANTS`] participants.
     #[error("the session is full")]
     SessionFull,
@@ -120,6 +126,7 @@ impl From<SdpError> for JoinError {
         match e {
             SdpError::Malformed(m) => JoinError::Malformed(m),
             SdpError::Unsupported(m) => JoinError::Unusable(m),
+            SdpError::InvalidOptions(m) => JoinError::Internal(m),
         }
     }
 }
@@ -319,8 +326,10 @@ impl Session {
         };
         self.participants.remove(index);
         self.rebuild_addr_index();
-        self.events
-            .push_back(SessionEvent::Disconnected { participant: id, reason: reason.to_string() });
+        self.events.push_back(SessionEvent::Disconnected {
+            participant: id,
+            reason: reason.to_string(),
+        });
         self.reroute();
         true
     }
@@ -334,7 +343,11 @@ impl Session {
             return false;
         };
         let mut reopened = false;
-        for track in p.tracks.iter_mut().filter(|t| kind.is_none_or(|k| k == t.kind)) {
+        for track in p
+            .tracks
+            .iter_mut()
+            .filter(|t| kind.is_none_or(|k| k == t.kind))
+        {
             reopened |= open && !track.gate_open;
             track.gate_open = open;
         }
@@ -418,7 +431,11 @@ impl Session {
             tracing::trace!(target: "ice", "dropped STUN message without a usable username");
             return;
         };
-        let Some(index) = self.participants.iter().position(|p| p.local_ufrag() == ufrag) else {
+        let Some(index) = self
+            .participants
+            .iter()
+            .position(|p| p.local_ufrag() == ufrag)
+        else {
             tracing::trace!(target: "ice", "dropped STUN message for an unknown username");
             return;
         };

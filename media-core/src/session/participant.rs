@@ -7,16 +7,14 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use super::routing::{Slot, Track};
-use super::{
-    ParticipantOptions, ParticipantStats, SessionConfig, SessionEvent, TrackInfo,
-};
+use super::{ParticipantOptions, ParticipantStats, SessionConfig, SessionEvent, TrackInfo};
 use crate::dtls::{DtlsCert, DtlsEvent, DtlsTransport};
+use crate::feedback::{TwccReceiver, TwccSendLog};
 use crate::ice::{IceAgent, IceCredentials};
 use crate::ids::{ExtId, ParticipantId, Ssrc, TrackId, TwccSeq};
 use crate::output::{TxQueue, MAX_DATAGRAM};
 use crate::sdp::{self, AnswerOptions, Candidate, CodecConfig, ExtensionUri, Offer, OfferedMedia};
 use crate::srtp::{SrtpKeys, SrtpSession};
-use crate::feedback::{TwccReceiver, TwccSendLog};
 
 /// Where a participant's connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +76,7 @@ impl Participant {
             AnswerOptions {
                 ice_ufrag: &credentials.ufrag,
                 ice_pwd: credentials.pwd(),
-                fingerprint: &cert.sdp_fingerprint(),
+                fingerprint: cert.fingerprint(),
                 candidates,
                 accept: &accept,
                 single_codec_for_tracks: true,
@@ -108,16 +106,14 @@ impl Participant {
         }
         let twcc_in = tracks
             .iter()
-            .find_map(|t| t.ext_id(ExtensionUri::TransportWideCc))
-            .map(|id| (id, TwccReceiver::new()));
+            .find_map(|t| t.ext_id(ExtensionUri::TransportCc))
+            .map(|id| (id, TwccReceiver::default()));
         let twcc_out = slots
             .iter()
-            .find_map(|s| s.ext_id(ExtensionUri::TransportWideCc))
-            .map(|id| (id, TwccSendLog::new()));
+            .find_map(|s| s.ext_id(ExtensionUri::TransportCc))
+            .map(|id| (id, TwccSendLog::default()));
         let remote_ufrag = offer.ice_ufrag.clone();
-        let fingerprint = offer.fingerprint.to_string().parse().map_err(|_| {
-            crate::session::JoinError::Unusable("the offer's fingerprint cannot be checked".into())
-        })?;
+        let fingerprint = offer.fingerprint.clone();
         let participant = Participant {
             id,
             local_ufrag: credentials.ufrag.as_bytes().to_vec(),
@@ -147,7 +143,14 @@ impl Participant {
     }
 
     pub(super) fn track_infos(&self) -> Vec<TrackInfo> {
-        self.tracks.iter().map(|t| TrackInfo { id: t.id, kind: t.kind, mid: t.mid }).collect()
+        self.tracks
+            .iter()
+            .map(|t| TrackInfo {
+                id: t.id,
+                kind: t.kind,
+                mid: t.mid,
+            })
+            .collect()
     }
 
     /// Remote addresses that passed an ICE check.
@@ -207,20 +210,27 @@ impl Participant {
         }
         while let Some(event) = self.dtls.poll_event() {
             match event {
-                DtlsEvent::Connected { profile, keying_material } => {
-                    match SrtpKeys::from_keying_material(profile, &keying_material, true)
-                        .and_then(|keys| {
+                DtlsEvent::Connected {
+                    profile,
+                    keying_material,
+                } => {
+                    match SrtpKeys::from_keying_material(profile, &keying_material, true).and_then(
+                        |keys| {
                             Ok((
                                 SrtpSession::new(profile, &keys.remote)?,
                                 SrtpSession::new(profile, &keys.local)?,
                             ))
-                        }) {
+                        },
+                    ) {
                         Ok((inbound, outbound)) => {
                             self.srtp_in = Some(inbound);
                             self.srtp_out = Some(outbound);
                             self.state = ConnectionState::Connected;
                             tracing::debug!(target: "dtls", participant = %self.id, ?profile, "SRTP keyed");
-                            events.push_back(SessionEvent::Connected { participant: self.id, remote });
+                            events.push_back(SessionEvent::Connected {
+                                participant: self.id,
+                                remote,
+                            });
                         }
                         Err(e) => {
                             tracing::error!(target: "srtp", error = %e, "cannot key SRTP from DTLS");
@@ -243,14 +253,19 @@ impl Participant {
         if self.ice.is_expired(now) {
             return Some("consent expired: no authenticated traffic");
         }
-        if self.state == ConnectionState::Connecting && now >= self.created + self.handshake_timeout {
+        if self.state == ConnectionState::Connecting && now >= self.created + self.handshake_timeout
+        {
             return Some("connection not established in time");
         }
         None
     }
 
     pub(super) fn poll_timeout(&self) -> Instant {
-        let mut next = self.ice.poll_timeout().min(self.next_report).min(self.next_feedback);
+        let mut next = self
+            .ice
+            .poll_timeout()
+            .min(self.next_report)
+            .min(self.next_feedback);
         if let Some(t) = self.dtls.poll_timeout() {
             next = next.min(t);
         }
@@ -288,7 +303,8 @@ impl Participant {
 
     /// Encrypts `buf[..len]` as SRTCP and queues it for the participant.
     pub(super) fn send_rtcp(&mut self, buf: &mut [u8], len: usize, tx: &mut TxQueue) {
-        let (Some(srtp), Some(remote)) = (self.srtp_out.as_mut(), self.remote()) else {
+        let remote = self.remote();
+        let (Some(srtp), Some(remote)) = (self.srtp_out.as_mut(), remote) else {
             return;
         };
         match srtp.protect_rtcp(buf, len) {
@@ -314,7 +330,10 @@ impl Participant {
             tracks: self.tracks.iter().map(|t| t.stats()).collect(),
             slots: self.slots.iter().map(|s| s.stats()).collect(),
             auth_failures: self.auth_failures,
-            downlink_bps: self.twcc_out.as_ref().map(|(_, log)| log.estimate().bitrate_bps),
+            downlink_bps: self
+                .twcc_out
+                .as_ref()
+                .map(|(_, log)| log.estimate().bitrate_bps),
         }
     }
 }
@@ -323,11 +342,15 @@ impl Participant {
 /// routes; a publisher's track takes a codec that the session's current subscribers of that
 /// kind accept (any codec when there are none yet).
 fn codec_policy(others: &[Participant], media: &OfferedMedia, codec: &CodecConfig) -> bool {
-    if !media.direction.remote_sends() {
+    if !media.direction.sends() {
         return true;
     }
     let all_accept = |c: &CodecConfig| {
-        others.iter().flat_map(|p| p.slots.iter()).filter(|s| s.kind == media.kind).all(|s| s.accepts(c))
+        others
+            .iter()
+            .flat_map(|p| p.slots.iter())
+            .filter(|s| s.kind == media.kind)
+            .all(|s| s.accepts(c))
     };
     // When no offered codec suits every subscriber, take the publisher's preference anyway:
     // the slots that cannot take it stay empty and say so.

@@ -13,7 +13,7 @@ use super::participant::{rtcp_scratch, ConnectionState};
 use super::{Session, SessionConfig, SessionEvent, SlotStats, TrackStats};
 use crate::feedback::{KeyframeRequestLimiter, NackGenerator, ReceiveStats, RtxCache};
 use crate::ids::{ExtId, ExtSeq, MediaKind, Mid, Pt, RtpTime, SeqNo, Ssrc, TrackId};
-use crate::output::TxQueue;
+use crate::output::{TxQueue, MAX_DATAGRAM};
 use crate::rtp::{self, ExtMap, RewriteSpec, RtpHeader};
 use crate::sdp::{CodecConfig, ExtensionUri, NegotiatedMedia};
 
@@ -60,18 +60,27 @@ impl Track {
             gate_open,
             receive: ReceiveStats::new(codec.clock_rate),
             highest: None,
-            nack: (video && codec.feedback.nack).then(NackGenerator::new),
-            cache: video.then(|| RtxCache::new(config.rtx_cache_packets, config.rtx_cache_age)),
-            keyframe_limiter: KeyframeRequestLimiter::new(),
+            nack: (video && codec.feedback.nack).then(NackGenerator::default),
+            cache: video.then(|| {
+                RtxCache::new(config.rtx_cache_packets, MAX_DATAGRAM, config.rtx_cache_age)
+            }),
+            keyframe_limiter: KeyframeRequestLimiter::default(),
             keyframe_wanted: video,
             subscribers: Vec::with_capacity(MAX_FANOUT),
-            stats: TrackStats { id: Some(id), kind: Some(media.kind), ..TrackStats::default() },
+            stats: TrackStats {
+                id: Some(id),
+                kind: Some(media.kind),
+                ..TrackStats::default()
+            },
             codec,
         })
     }
 
     pub(super) fn ext_id(&self, uri: ExtensionUri) -> Option<ExtId> {
-        self.extensions.iter().find(|(_, u)| *u == uri).map(|(id, _)| *id)
+        self.extensions
+            .iter()
+            .find(|(_, u)| *u == uri)
+            .map(|(id, _)| *id)
     }
 
     pub(super) fn stats(&self) -> TrackStats {
@@ -107,7 +116,10 @@ impl Rewriter {
         match self.start {
             None => {
                 let (seq_base, ts_base) = if self.started {
-                    (self.last_seq.wrapping_add(1), self.last_ts.wrapping_add(frame_step))
+                    (
+                        self.last_seq.wrapping_add(1),
+                        self.last_ts.wrapping_add(frame_step),
+                    )
                 } else {
                     (rand::random::<u16>() & 0x7fff, rand::random::<u32>())
                 };
@@ -179,24 +191,32 @@ impl Slot {
             mid_ext: media
                 .extensions
                 .iter()
-                .find(|(_, u)| *u == ExtensionUri::Mid)
+                .find(|(_, u)| *u == ExtensionUri::SdesMid)
                 .map(|(id, _)| *id),
             rewriter: Rewriter::default(),
             next_rtx_seq: rand::random::<u16>() & 0x7fff,
             packets: 0,
             octets: 0,
             last_rtp_ts: (RtpTime(0), None),
-            stats: SlotStats { mid: Some(media.mid), ..SlotStats::default() },
+            stats: SlotStats {
+                mid: Some(media.mid),
+                ..SlotStats::default()
+            },
         })
     }
 
     pub(super) fn ext_id(&self, uri: ExtensionUri) -> Option<ExtId> {
-        self.extensions.iter().find(|(_, u)| *u == uri).map(|(id, _)| *id)
+        self.extensions
+            .iter()
+            .find(|(_, u)| *u == uri)
+            .map(|(id, _)| *id)
     }
 
     /// The slot's negotiated configuration for a source codec, if it takes it.
     fn matching(&self, codec: &CodecConfig) -> Option<&CodecConfig> {
-        self.codecs.iter().find(|c| c.codec == codec.codec && c.compatible_with(codec))
+        self.codecs
+            .iter()
+            .find(|c| c.codec == codec.codec && c.compatible_with(codec))
     }
 
     pub(super) fn accepts(&self, codec: &CodecConfig) -> bool {
@@ -205,14 +225,14 @@ impl Slot {
 
     /// Attaches a source track: payload types and extension ids are mapped for it.
     fn attach(&mut self, track: &Track) -> bool {
-        let Some(config) = self.matching(&track.codec) else {
+        let Some((pt, rtx_pt)) = self.matching(&track.codec).map(|c| (c.pt, c.rtx_pt)) else {
             return false;
         };
-        self.pt = config.pt;
-        self.rtx_pt = config.rtx_pt.filter(|_| self.rtx_ssrc.is_some());
+        self.pt = pt;
+        self.rtx_pt = rtx_pt.filter(|_| self.rtx_ssrc.is_some());
         let mut map = ExtMap::new();
         for (src, uri) in &track.extensions {
-            if matches!(uri, ExtensionUri::Mid | ExtensionUri::TransportWideCc) {
+            if matches!(uri, ExtensionUri::SdesMid | ExtensionUri::TransportCc) {
                 continue;
             }
             if let Some(dst) = self.ext_id(*uri) {
@@ -231,7 +251,10 @@ impl Slot {
     }
 
     pub(super) fn stats(&self) -> SlotStats {
-        SlotStats { source: self.source, ..self.stats.clone() }
+        SlotStats {
+            source: self.source,
+            ..self.stats.clone()
+        }
     }
 
     fn frame_step(&self) -> u32 {
@@ -266,7 +289,10 @@ impl Session {
         let slot = &self.participants[pi].slots[si];
         let taken = |tp: usize, ti: usize| {
             let id = self.participants[tp].tracks[ti].id;
-            self.participants[pi].slots.iter().any(|s| s.source == Some(id))
+            self.participants[pi]
+                .slots
+                .iter()
+                .any(|s| s.source == Some(id))
         };
         let mut kind_seen = false;
         for (tp, p) in self.participants.iter().enumerate() {
@@ -299,7 +325,11 @@ impl Session {
                 track.keyframe_wanted = true;
                 let track_id = track.id;
                 if attach_across(&mut self.participants, (pi, si), (tp, ti)) {
-                    self.events.push_back(SessionEvent::SlotFilled { participant, mid, track: track_id });
+                    self.events.push_back(SessionEvent::SlotFilled {
+                        participant,
+                        mid,
+                        track: track_id,
+                    });
                 }
             }
             Err(reason) => {
@@ -307,16 +337,21 @@ impl Session {
                 let was_filled = slot.source.is_some();
                 slot.detach();
                 if was_filled || slot.stats.packets == 0 {
-                    self.events.push_back(SessionEvent::SlotEmpty { participant, mid, reason });
+                    self.events.push_back(SessionEvent::SlotEmpty {
+                        participant,
+                        mid,
+                        reason,
+                    });
                 }
             }
         }
     }
 
     fn find_track(&self, id: TrackId) -> Option<(usize, usize)> {
-        self.participants.iter().enumerate().find_map(|(pi, p)| {
-            p.tracks.iter().position(|t| t.id == id).map(|ti| (pi, ti))
-        })
+        self.participants
+            .iter()
+            .enumerate()
+            .find_map(|(pi, p)| p.tracks.iter().position(|t| t.id == id).map(|ti| (pi, ti)))
     }
 
     fn rebuild_subscriber_lists(&mut self) {
@@ -368,12 +403,12 @@ impl Session {
             let (Some(primary), pt) = (track.ssrc, track.codec.pt) else {
                 return;
             };
-            match rtp::unwrap_rtx(buf, plain_len, &hdr, primary, pt) {
-                Ok((n, h)) => {
+            match unwrap_rtx(buf, plain_len, &hdr, primary, pt) {
+                Some((n, h)) => {
                     plain_len = n;
                     hdr = h;
                 }
-                Err(_) => return,
+                None => return,
             }
         }
         self.record_twcc_arrival(pi, &hdr, &buf[..plain_len], now);
@@ -411,14 +446,16 @@ impl Session {
             return Some(ti);
         }
         let by_mid = p.tracks.iter().position(|t| {
-            t.ext_id(ExtensionUri::Mid)
+            t.ext_id(ExtensionUri::SdesMid)
                 .and_then(|id| hdr.extension(packet, id))
                 .is_some_and(|v| v == t.mid.as_bytes())
         });
         let ti = by_mid.or_else(|| {
-            let mut matching = p.tracks.iter().enumerate().filter(|(_, t)| {
-                t.codec.pt == hdr.pt || t.codec.rtx_pt == Some(hdr.pt)
-            });
+            let mut matching = p
+                .tracks
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.codec.pt == hdr.pt || t.codec.rtx_pt == Some(hdr.pt));
             let first = matching.next().map(|(i, _)| i);
             first.filter(|_| matching.next().is_none())
         })?;
@@ -455,7 +492,9 @@ impl Session {
         now: Instant,
     ) -> Option<ExtSeq> {
         let track = &mut self.participants[pi].tracks[ti];
-        let ext = track.receive.on_packet(hdr.seq, hdr.ts, now, hdr.payload_len)?;
+        let ext = track
+            .receive
+            .on_packet(hdr.seq, hdr.ts, now, hdr.payload_len)?;
         track.highest = Some(track.highest.map_or(ext, |h| h.max(ext)));
         if let Some(nack) = track.nack.as_mut() {
             nack.on_packet(ext, now);
@@ -463,7 +502,7 @@ impl Session {
         if let Some(cache) = track.cache.as_mut() {
             cache.insert(ext, packet, now);
         }
-        if rtp::is_keyframe(track.codec.codec, hdr.payload(packet)) {
+        if rtp::codec::is_keyframe(track.codec.codec, hdr.payload(packet)) {
             track.stats.keyframes += 1;
         }
         if !track.gate_open {
@@ -664,4 +703,26 @@ fn attach_across(
         (&mut right[0], &left[tp])
     };
     a.slots[si].attach(&b.tracks[ti])
+}
+
+/// Turns an RTX packet (RFC 4588 section 4) back into the original packet in place: the
+/// original sequence number comes out of the payload, SSRC and payload type are the primary's.
+fn unwrap_rtx(
+    buf: &mut [u8],
+    len: usize,
+    hdr: &RtpHeader,
+    primary: Ssrc,
+    pt: Pt,
+) -> Option<(usize, RtpHeader)> {
+    let (osn, payload_start) = rtp::parse_rtx_osn(&buf[..len], hdr).ok()?;
+    let payload_end = hdr.header_len + hdr.payload_len;
+    if payload_start > payload_end {
+        return None;
+    }
+    buf.copy_within(payload_start..payload_end, hdr.header_len);
+    let new_len = payload_end - 2;
+    // Padding is gone with the move; restoring the header also clears its padding bit.
+    rtp::restore_original(&mut buf[..new_len], pt, osn, primary).ok()?;
+    let hdr = RtpHeader::parse(&buf[..new_len]).ok()?;
+    Some((new_len, hdr))
 }

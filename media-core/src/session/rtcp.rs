@@ -19,7 +19,7 @@ use super::Session;
 use crate::feedback::{parse_twcc, rtt_from_report};
 use crate::ids::{SeqNo, Ssrc};
 use crate::output::TxQueue;
-use crate::rtp::{self, ReportBlock, RtcpPacket};
+use crate::rtp::rtcp::{self as wire, ReportBlock, RtcpPacket};
 
 /// The most sequence numbers one NACK round asks for.
 const MAX_NACKS: usize = 64;
@@ -51,7 +51,7 @@ impl Session {
             }
         };
         p.on_authenticated(now);
-        for packet in rtp::compound(&buf[..plain]) {
+        for packet in wire::compound(&buf[..plain]) {
             let Ok(packet) = packet else {
                 tracing::trace!(target: "rtcp", "stopped at a malformed RTCP packet");
                 break;
@@ -60,16 +60,22 @@ impl Session {
         }
     }
 
-    fn handle_rtcp_packet(&mut self, pi: usize, packet: RtcpPacket<'_>, now: Instant, tx: &mut TxQueue) {
+    fn handle_rtcp_packet(
+        &mut self,
+        pi: usize,
+        packet: RtcpPacket<'_>,
+        now: Instant,
+        tx: &mut TxQueue,
+    ) {
         match packet {
             RtcpPacket::SenderReport(sr) => {
                 let p = &mut self.participants[pi];
                 if let Some(track) = p.tracks.iter_mut().find(|t| t.ssrc == Some(sr.ssrc)) {
                     track.receive.on_sender_report(sr.ntp, now);
                 }
-                self.on_report_blocks(pi, sr.blocks(), now);
+                self.on_report_blocks(pi, sr.blocks, now);
             }
-            RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(pi, rr.blocks(), now),
+            RtcpPacket::ReceiverReport(rr) => self.on_report_blocks(pi, rr.blocks, now),
             RtcpPacket::Nack { media, fci, .. } => {
                 let Some(si) = self.slot_by_ssrc(pi, media) else {
                     return;
@@ -96,7 +102,7 @@ impl Session {
             RtcpPacket::TransportCc { fci, .. } => {
                 let p = &mut self.participants[pi];
                 if let (Some((_, log)), Ok(feedback)) = (p.twcc_out.as_mut(), parse_twcc(fci)) {
-                    log.on_feedback(feedback, now);
+                    log.on_feedback(&feedback, now);
                 }
             }
             _ => {}
@@ -123,7 +129,10 @@ impl Session {
     }
 
     fn slot_by_ssrc(&self, pi: usize, ssrc: Ssrc) -> Option<usize> {
-        self.participants[pi].slots.iter().position(|s| s.ssrc == ssrc || s.rtx_ssrc == Some(ssrc))
+        self.participants[pi]
+            .slots
+            .iter()
+            .position(|s| s.ssrc == ssrc || s.rtx_ssrc == Some(ssrc))
     }
 
     /// A subscriber asked for a keyframe on one of its slots: flag the source track.
@@ -153,7 +162,7 @@ impl Session {
         let mut scratch = rtcp_scratch();
         let sender = p.rtcp_ssrc;
         for ti in 0..p.tracks.len() {
-            let mut len = match rtp::write_receiver_report(&mut scratch, sender, &[]) {
+            let mut len = match wire::write_receiver_report(&mut scratch, sender, &[]) {
                 Ok(n) => n,
                 Err(_) => return,
             };
@@ -165,7 +174,7 @@ impl Session {
         }
         if let Some((_, receiver)) = p.twcc_in.as_mut() {
             let media = p.tracks.iter().find_map(|t| t.ssrc).unwrap_or(Ssrc(0));
-            let head = rtp::write_receiver_report(&mut scratch, sender, &[]).unwrap_or(0);
+            let head = wire::write_receiver_report(&mut scratch, sender, &[]).unwrap_or(0);
             if head > 0 {
                 if let Some(n) = receiver.poll_feedback(now, sender, media, &mut scratch[head..]) {
                     p.send_rtcp(&mut scratch, head + n, tx);
@@ -176,7 +185,13 @@ impl Session {
 }
 
 /// Writes the NACK and PLI this track needs now into `dst`; returns the bytes written.
-fn feedback_for_track(p: &mut Participant, ti: usize, sender: Ssrc, now: Instant, dst: &mut [u8]) -> usize {
+fn feedback_for_track(
+    p: &mut Participant,
+    ti: usize,
+    sender: Ssrc,
+    now: Instant,
+    dst: &mut [u8],
+) -> usize {
     let track = &mut p.tracks[ti];
     let Some(media) = track.ssrc else {
         return 0;
@@ -186,14 +201,14 @@ fn feedback_for_track(p: &mut Participant, ti: usize, sender: Ssrc, now: Instant
         let mut lost = [SeqNo(0); MAX_NACKS];
         let count = nack.poll(now, &mut lost);
         if count > 0 {
-            if let Ok(n) = rtp::write_nack(&mut dst[len..], sender, media, &lost[..count]) {
+            if let Ok(n) = wire::write_nack(&mut dst[len..], sender, media, &lost[..count]) {
                 len += n;
                 track.stats.nacks_sent += 1;
             }
         }
     }
     if track.keyframe_wanted && track.keyframe_limiter.should_send(now) {
-        if let Ok(n) = rtp::write_pli(&mut dst[len..], sender, media) {
+        if let Ok(n) = wire::write_pli(&mut dst[len..], sender, media) {
             len += n;
             track.keyframe_wanted = false;
             track.stats.plis_sent += 1;
@@ -210,7 +225,7 @@ impl Participant {
         let mut count = 0;
         for track in self.tracks.iter_mut().take(blocks.len()) {
             if let Some(ssrc) = track.ssrc {
-                let v = track.receive.report_block(now);
+                let v = track.receive.report_block(ssrc, now);
                 blocks[count] = ReportBlock {
                     ssrc,
                     fraction_lost: v.fraction_lost,
@@ -227,7 +242,7 @@ impl Participant {
         let mut len = 0;
         for slot in self.slots.iter().filter(|s| s.packets > 0) {
             let rtp_ts = extrapolate(slot.last_rtp_ts, now, slot.kind);
-            let Ok(n) = rtp::write_sender_report(
+            let Ok(n) = wire::write_sender_report(
                 &mut scratch[len..],
                 slot.ssrc,
                 ntp,
@@ -240,10 +255,12 @@ impl Participant {
             };
             len += n;
         }
-        if let Ok(n) = rtp::write_receiver_report(&mut scratch[len..], self.rtcp_ssrc, &blocks[..count]) {
+        if let Ok(n) =
+            wire::write_receiver_report(&mut scratch[len..], self.rtcp_ssrc, &blocks[..count])
+        {
             len += n;
         }
-        if let Ok(n) = rtp::write_sdes_cname(&mut scratch[len..], self.rtcp_ssrc, "sightline") {
+        if let Ok(n) = wire::write_sdes_cname(&mut scratch[len..], self.rtcp_ssrc, "sightline") {
             len += n;
         }
         if len > 0 {
@@ -276,7 +293,9 @@ pub(crate) fn ntp_time(now: Instant) -> u64 {
     use std::sync::OnceLock;
     static BASE: OnceLock<(Instant, Duration)> = OnceLock::new();
     let (base_instant, base_wall) = *BASE.get_or_init(|| {
-        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         (Instant::now(), wall)
     });
     let since_unix = base_wall + now.saturating_duration_since(base_instant);
