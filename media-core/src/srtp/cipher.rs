@@ -1,26 +1,29 @@
 //! The keyed primitives of one session direction: AES-CM with an HMAC-SHA1 tag (RFC 3711
-//! sections 4.1.1 and 4.2) and AEAD AES-128-GCM (RFC 7714 sections 8.1 and 9.1).
+//! sections 4.1.1 and 4.2) and AEAD AES-128-GCM or AES-256-GCM (RFC 7714 sections 8.1 and
+//! 9.1).
 //!
 //! Keys are expanded once when the session is made; each packet only builds a 16-byte IV or
 //! a 12-byte nonce on the stack, so nothing here allocates per packet.
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM, AES_256_GCM};
 use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey, AES_128};
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::hmac;
 use aws_lc_rs::iv::FixedLength;
 
-use super::key::{wipe, MasterKey};
+use super::key::{wipe, MasterKey, MAX_MASTER_KEY_LEN};
 use super::SrtpError;
 
 /// Length of the truncated HMAC-SHA1 tag of `SRTP_AES128_CM_HMAC_SHA1_80`.
 pub(crate) const CM_TAG_LEN: usize = 10;
 
-/// Length of the AES-GCM tag of `SRTP_AEAD_AES_128_GCM`.
+/// Length of the AES-GCM tag of both GCM profiles.
 pub(crate) const GCM_TAG_LEN: usize = 16;
 
-/// Session key lengths (RFC 3711 section 8.2 and RFC 7714 section 12).
-const SESSION_KEY_LEN: usize = 16;
+/// Session key lengths (RFC 3711 section 8.2 and RFC 7714 section 12); a GCM session key is
+/// as long as its master key, AES-128 or AES-256.
+const AES_128_KEY_LEN: usize = 16;
+const AES_256_KEY_LEN: usize = 32;
 const CM_AUTH_KEY_LEN: usize = 20;
 const CM_SALT_LEN: usize = 14;
 const GCM_SALT_LEN: usize = 12;
@@ -42,7 +45,7 @@ pub(crate) struct CmKeys {
 impl CmKeys {
     /// Derives the session keys for `labels` from `master` (RFC 3711 section 4.3).
     pub(crate) fn derive(master: &MasterKey, labels: &Labels) -> Result<CmKeys, SrtpError> {
-        let mut key = [0; SESSION_KEY_LEN];
+        let mut key = [0; AES_128_KEY_LEN];
         let mut auth = [0; CM_AUTH_KEY_LEN];
         let mut salt = [0; CM_SALT_LEN];
         master.derive(labels.encryption, &mut key)?;
@@ -117,29 +120,38 @@ impl CmKeys {
     }
 }
 
-/// AES-GCM session key and salt of one packet kind (SRTP or SRTCP).
+/// AES-GCM session key (128 or 256 bits) and salt of one packet kind (SRTP or SRTCP).
 pub(crate) struct GcmKeys {
     aead: LessSafeKey,
     salt: [u8; GCM_SALT_LEN],
 }
 
 impl GcmKeys {
-    /// Derives the session key and salt for `labels` from `master` (RFC 7714 section 11).
+    /// Derives the session key and salt for `labels` from `master`; the session key is as
+    /// long as the master key (RFC 7714 sections 11 and 12).
     pub(crate) fn derive(master: &MasterKey, labels: &Labels) -> Result<GcmKeys, SrtpError> {
-        let mut key = [0; SESSION_KEY_LEN];
+        let mut room = [0; MAX_MASTER_KEY_LEN];
         let mut salt = [0; GCM_SALT_LEN];
-        master.derive(labels.encryption, &mut key)?;
+        let key_len = master.profile().master_key_len();
+        let key = room.get_mut(..key_len).ok_or(SrtpError::InvalidKey)?;
+        master.derive(labels.encryption, key)?;
         master.derive(labels.salt, &mut salt)?;
 
-        let keys = GcmKeys::new(&key, &salt);
-        wipe(&mut key);
+        let keys = GcmKeys::new(key, &salt);
+        wipe(&mut room);
         wipe(&mut salt);
         keys
     }
 
-    /// Keys a session from its session key and salt directly.
+    /// Keys a session from its session key (16 bytes for AES-128-GCM, 32 for AES-256-GCM)
+    /// and salt directly.
     pub(crate) fn new(key: &[u8], salt: &[u8]) -> Result<GcmKeys, SrtpError> {
-        let key = UnboundKey::new(&AES_128_GCM, key).map_err(|_| SrtpError::InvalidKey)?;
+        let algorithm = match key.len() {
+            AES_128_KEY_LEN => &AES_128_GCM,
+            AES_256_KEY_LEN => &AES_256_GCM,
+            _ => return Err(SrtpError::InvalidKey),
+        };
+        let key = UnboundKey::new(algorithm, key).map_err(|_| SrtpError::InvalidKey)?;
         let salt = salt.try_into().map_err(|_| SrtpError::InvalidKey)?;
 
         Ok(GcmKeys {
@@ -250,5 +262,22 @@ mod tests {
 
         assert_eq!(rtp.as_ref()[..], hex("51753c6580c2726f20718414"));
         assert_eq!(rtcp.as_ref()[..], hex("517524055203726f207170bb"));
+    }
+
+    /// A GCM session key is 16 or 32 bytes; other lengths are refused.
+    #[test]
+    fn gcm_session_keys_of_other_lengths_are_refused() {
+        let salt = [0; 12];
+
+        assert!(GcmKeys::new(&[0; 16], &salt).is_ok());
+        assert!(GcmKeys::new(&[0; 32], &salt).is_ok());
+        assert_eq!(
+            GcmKeys::new(&[0; 24], &salt).err(),
+            Some(SrtpError::InvalidKey)
+        );
+        assert_eq!(
+            GcmKeys::new(&[0; 32], &[0; 14]).err(),
+            Some(SrtpError::InvalidKey)
+        );
     }
 }

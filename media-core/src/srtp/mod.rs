@@ -1,5 +1,5 @@
-//! SRTP and SRTCP (RFC 3711) with the `SRTP_AES128_CM_HMAC_SHA1_80` and
-//! `SRTP_AEAD_AES_128_GCM` (RFC 7714) profiles, keyed by DTLS-SRTP (RFC 5764).
+//! SRTP and SRTCP (RFC 3711) with the `SRTP_AES128_CM_HMAC_SHA1_80`, `SRTP_AEAD_AES_128_GCM`
+//! and `SRTP_AEAD_AES_256_GCM` (RFC 7714) profiles, keyed by DTLS-SRTP (RFC 5764).
 //!
 //! Packets are transformed in place in the caller's buffer: protect appends the tag (and the
 //! SRTCP index) in the room the caller left after the packet, unprotect leaves the plain

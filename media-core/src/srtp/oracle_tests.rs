@@ -1,5 +1,5 @@
 //! Interoperability with an independent implementation, webrtc-rs `rtc-srtp`, as an oracle:
-//! what we protect it unprotects and the other way round, for both profiles, with random
+//! what we protect it unprotects and the other way round, for all three profiles, with random
 //! payload sizes, CSRCs and header extensions, across a sequence-number wrap, and for SRTCP.
 //! Both sides are keyed from the same DTLS exporter output, which also checks the key split.
 
@@ -14,7 +14,11 @@ use rtc_srtp::protection_profile::ProtectionProfile;
 
 use super::*;
 
-const PROFILES: [SrtpProfile; 2] = [SrtpProfile::Aes128CmSha1_80, SrtpProfile::AeadAes128Gcm];
+const PROFILES: [SrtpProfile; 3] = [
+    SrtpProfile::Aes128CmSha1_80,
+    SrtpProfile::AeadAes128Gcm,
+    SrtpProfile::AeadAes256Gcm,
+];
 
 const SSRCS: [u32; 3] = [0x0102_0304, 0xcafe_f00d, 7];
 
@@ -32,6 +36,7 @@ fn oracle_profile(profile: SrtpProfile) -> ProtectionProfile {
     match profile {
         SrtpProfile::Aes128CmSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
         SrtpProfile::AeadAes128Gcm => ProtectionProfile::AeadAes128Gcm,
+        SrtpProfile::AeadAes256Gcm => ProtectionProfile::AeadAes256Gcm,
     }
 }
 

@@ -1,11 +1,15 @@
 //! Deterministic tests of the session's per-source state through the public API: replay,
-//! reordering, rollover, tampering, truncation and the SSRC cap, for both profiles.
+//! reordering, rollover, tampering, truncation and the SSRC cap, for all three profiles.
 
 #![allow(clippy::unwrap_used)]
 
 use super::*;
 
-const PROFILES: [SrtpProfile; 2] = [SrtpProfile::Aes128CmSha1_80, SrtpProfile::AeadAes128Gcm];
+const PROFILES: [SrtpProfile; 3] = [
+    SrtpProfile::Aes128CmSha1_80,
+    SrtpProfile::AeadAes128Gcm,
+    SrtpProfile::AeadAes256Gcm,
+];
 
 const SSRC: u32 = 0x1122_3344;
 
@@ -392,7 +396,7 @@ fn srtcp_round_trip_counts_the_index_up_from_zero_with_e_set() {
             let protected = protect_rtcp(&mut sender, &plain);
             let word_at = match profile {
                 SrtpProfile::Aes128CmSha1_80 => plain.len(),
-                SrtpProfile::AeadAes128Gcm => protected.len() - 4,
+                SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => protected.len() - 4,
             };
             let word = u32::from_be_bytes(protected[word_at..word_at + 4].try_into().unwrap());
 
@@ -426,7 +430,7 @@ fn srtcp_replayed_too_old_and_unencrypted_are_rejected() {
         let mut unencrypted = packets[5].clone();
         let word_at = match profile {
             SrtpProfile::Aes128CmSha1_80 => unencrypted.len() - 14,
-            SrtpProfile::AeadAes128Gcm => unencrypted.len() - 4,
+            SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => unencrypted.len() - 4,
         };
         unencrypted[word_at] &= 0x7f;
         assert_eq!(
@@ -448,7 +452,7 @@ fn forged_srtcp_far_ahead_does_not_move_the_window() {
         let mut forged = genuine[1].clone();
         let word_at = match profile {
             SrtpProfile::Aes128CmSha1_80 => forged.len() - 14,
-            SrtpProfile::AeadAes128Gcm => forged.len() - 4,
+            SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => forged.len() - 4,
         };
         forged[word_at + 1] = 0x40;
         assert_eq!(
@@ -462,11 +466,34 @@ fn forged_srtcp_far_ahead_does_not_move_the_window() {
 
 #[test]
 fn session_refuses_a_key_of_another_profile() {
-    let key = master(SrtpProfile::AeadAes128Gcm, 1);
+    for profile in PROFILES {
+        for other in PROFILES.into_iter().filter(|other| *other != profile) {
+            let key = master(other, 1);
 
-    let session = SrtpSession::new(SrtpProfile::Aes128CmSha1_80, &key);
+            let session = SrtpSession::new(profile, &key);
 
-    assert_eq!(session.err(), Some(SrtpError::InvalidKey));
+            assert_eq!(session.err(), Some(SrtpError::InvalidKey), "{profile:?}");
+        }
+    }
+}
+
+/// The two GCM profiles share the packet layout but not the key: what one protects the
+/// other cannot open, even from master keys that agree in their first 16 bytes.
+#[test]
+fn aes_128_and_aes_256_gcm_sessions_do_not_interoperate() {
+    let salt = [0x5a; 12];
+    let key_128 = MasterKey::new(SrtpProfile::AeadAes128Gcm, &[7; 16], &salt).unwrap();
+    let key_256 = MasterKey::new(SrtpProfile::AeadAes256Gcm, &[7; 32], &salt).unwrap();
+    let mut sender = SrtpSession::new(SrtpProfile::AeadAes256Gcm, &key_256).unwrap();
+    let mut receiver = SrtpSession::new(SrtpProfile::AeadAes128Gcm, &key_128).unwrap();
+
+    let protected = protect_rtp(&mut sender, &rtp(SSRC, 1, 16));
+
+    assert_eq!(protected.len(), rtp(SSRC, 1, 16).len() + 16);
+    assert_eq!(
+        unprotect_rtp(&mut receiver, &protected),
+        Err(SrtpError::AuthenticationFailed)
+    );
 }
 
 #[test]

@@ -31,7 +31,7 @@ const RTCP_LABELS: Labels = Labels {
 pub(crate) enum Transform {
     /// `SRTP_AES128_CM_HMAC_SHA1_80`.
     AesCm { rtp: CmKeys, rtcp: CmKeys },
-    /// `SRTP_AEAD_AES_128_GCM`.
+    /// `SRTP_AEAD_AES_128_GCM` and `SRTP_AEAD_AES_256_GCM`, which differ only in key length.
     Gcm { rtp: GcmKeys, rtcp: GcmKeys },
 }
 
@@ -43,7 +43,7 @@ impl Transform {
                 rtp: CmKeys::derive(master, &RTP_LABELS)?,
                 rtcp: CmKeys::derive(master, &RTCP_LABELS)?,
             },
-            SrtpProfile::AeadAes128Gcm => Transform::Gcm {
+            SrtpProfile::AeadAes128Gcm | SrtpProfile::AeadAes256Gcm => Transform::Gcm {
                 rtp: GcmKeys::derive(master, &RTP_LABELS)?,
                 rtcp: GcmKeys::derive(master, &RTCP_LABELS)?,
             },
@@ -233,9 +233,16 @@ mod tests {
         hex::decode(text.replace(char::is_whitespace, "")).unwrap()
     }
 
+    /// The AEAD_AES_128_GCM session key of RFC 7714 sections 16.1 and 17.1.
+    const RFC7714_KEY_128: &str = "000102030405060708090a0b0c0d0e0f";
+
+    /// The AEAD_AES_256_GCM session key of RFC 7714 sections 16.2 and 17.2.
+    const RFC7714_KEY_256: &str = "000102030405060708090a0b0c0d0e0f
+        101112131415161718191a1b1c1d1e1f";
+
     /// RFC 7714 sections 16 and 17 use the session key and salt directly, without the KDF.
-    fn rfc7714_transform() -> Transform {
-        let key = hex("000102030405060708090a0b0c0d0e0f");
+    fn rfc7714_transform(key: &str) -> Transform {
+        let key = hex(key);
         let salt = hex("517569642070726f2071756f");
         Transform::Gcm {
             rtp: GcmKeys::new(&key, &salt).unwrap(),
@@ -250,12 +257,20 @@ mod tests {
         9d7e4bca be633bd5 0d294e6f 42a5f47a 51c7d19b 36de3adf 8833899d 7f27beb1 6a9152cf
         765ee439 0cce";
 
+    const RFC7714_SRTP_256: &str = "8040f17b 8041f8d3 5501a0b2 32b1de78 a822fe12 ef9f78fa
+        332e33aa b1801238 9a58e2f3 b50b2a02 76ffae0f 1ba63799 b87b7aa3 db36dfff d6b0f9bb
+        7878d7a7 6c13";
+
     const RFC7714_RTCP: &str = "81c8000d 4d617273 4e545031 4e545032 52545020 0000042a
         0000e930 4c756e61 deadbeef deadbeef deadbeef deadbeef deadbeef";
 
     const RFC7714_SRTCP: &str = "81c8000d 4d617273 63e94885 dcdab67c a727d766 2f6b7e99
         7ff5c0f7 6c06f32d c676a5f1 730d6fda 4ce09b46 86303ded 0bb9275b c84aa458 96cf4d2f
         c5abf872 45d9eade 800005d4";
+
+    const RFC7714_SRTCP_256: &str = "81c8000d 4d617273 d50ae4d1 f5ce5d30 4ba297e4 7d470c28
+        2c3ece5d bffe0a50 a2eaa5c1 110555be 8415f658 c61de047 6f1b6fad 1d1eb30c 4446839f
+        57ff6f6c b26ac3be 800005d4";
 
     /// RFC 7714 section 16.1: SRTP AEAD_AES_128_GCM encryption, ROC 0, SEQ 0xf17b.
     #[test]
@@ -265,7 +280,7 @@ mod tests {
         out.resize(plain.len() + GCM_TAG_LEN, 0);
         let header = parse_rtp(&plain).unwrap();
 
-        rfc7714_transform()
+        rfc7714_transform(RFC7714_KEY_128)
             .protect_rtp(&mut out, &header, 0xf17b)
             .unwrap();
 
@@ -278,7 +293,7 @@ mod tests {
         let mut packet = hex(RFC7714_SRTP);
         let header = parse_rtp(&packet).unwrap();
 
-        rfc7714_transform()
+        rfc7714_transform(RFC7714_KEY_128)
             .unprotect_rtp(&mut packet, &header, 0xf17b)
             .unwrap();
 
@@ -292,7 +307,7 @@ mod tests {
         let mut out = plain.clone();
         out.resize(plain.len() + GCM_TAG_LEN + SRTCP_INDEX_LEN, 0);
 
-        rfc7714_transform()
+        rfc7714_transform(RFC7714_KEY_128)
             .protect_rtcp(&mut out, plain.len(), 0x4d61_7273, 0x5d4)
             .unwrap();
 
@@ -302,7 +317,7 @@ mod tests {
     /// RFC 7714 section 17.1: SRTCP AEAD_AES_128_GCM decryption.
     #[test]
     fn rfc7714_section_17_1_srtcp_aes128_gcm_decrypt() {
-        let transform = rfc7714_transform();
+        let transform = rfc7714_transform(RFC7714_KEY_128);
         let mut packet = hex(RFC7714_SRTCP);
         let plain_len = packet.len() - GCM_TAG_LEN - SRTCP_INDEX_LEN;
 
@@ -315,10 +330,80 @@ mod tests {
         assert_eq!(packet[..plain_len], hex(RFC7714_RTCP));
     }
 
+    /// RFC 7714 section 16.2.1: SRTP AEAD_AES_256_GCM encryption, ROC 0, SEQ 0xf17b.
+    #[test]
+    fn rfc7714_section_16_2_1_srtp_aes256_gcm_encrypt() {
+        let plain = hex(RFC7714_RTP);
+        let mut out = plain.clone();
+        out.resize(plain.len() + GCM_TAG_LEN, 0);
+        let header = parse_rtp(&plain).unwrap();
+
+        rfc7714_transform(RFC7714_KEY_256)
+            .protect_rtp(&mut out, &header, 0xf17b)
+            .unwrap();
+
+        assert_eq!(out, hex(RFC7714_SRTP_256));
+    }
+
+    /// RFC 7714 section 16.2.2: SRTP AEAD_AES_256_GCM verification and decryption.
+    #[test]
+    fn rfc7714_section_16_2_2_srtp_aes256_gcm_decrypt() {
+        let mut packet = hex(RFC7714_SRTP_256);
+        let header = parse_rtp(&packet).unwrap();
+
+        rfc7714_transform(RFC7714_KEY_256)
+            .unprotect_rtp(&mut packet, &header, 0xf17b)
+            .unwrap();
+
+        assert_eq!(packet[..packet.len() - GCM_TAG_LEN], hex(RFC7714_RTP));
+    }
+
+    /// RFC 7714 section 17.2: SRTCP AEAD_AES_256_GCM encryption, SRTCP index 0x5d4.
+    #[test]
+    fn rfc7714_section_17_2_srtcp_aes256_gcm_encrypt() {
+        let plain = hex(RFC7714_RTCP);
+        let mut out = plain.clone();
+        out.resize(plain.len() + GCM_TAG_LEN + SRTCP_INDEX_LEN, 0);
+
+        rfc7714_transform(RFC7714_KEY_256)
+            .protect_rtcp(&mut out, plain.len(), 0x4d61_7273, 0x5d4)
+            .unwrap();
+
+        assert_eq!(out, hex(RFC7714_SRTCP_256));
+    }
+
+    /// RFC 7714 section 17.2: SRTCP AEAD_AES_256_GCM verification and decryption.
+    #[test]
+    fn rfc7714_section_17_2_srtcp_aes256_gcm_decrypt() {
+        let transform = rfc7714_transform(RFC7714_KEY_256);
+        let mut packet = hex(RFC7714_SRTCP_256);
+        let plain_len = packet.len() - GCM_TAG_LEN - SRTCP_INDEX_LEN;
+
+        let word = transform.srtcp_word(&packet).unwrap();
+        transform
+            .unprotect_rtcp(&mut packet, plain_len, 0x4d61_7273, word)
+            .unwrap();
+
+        assert_eq!(word, SRTCP_E_FLAG | 0x5d4);
+        assert_eq!(packet[..plain_len], hex(RFC7714_RTCP));
+    }
+
+    /// The two GCM key lengths are not interchangeable: the 256-bit vector fails under the
+    /// 128-bit key of the same RFC section.
+    #[test]
+    fn rfc7714_aes256_vector_fails_under_the_aes128_key() {
+        let mut packet = hex(RFC7714_SRTP_256);
+        let header = parse_rtp(&packet).unwrap();
+
+        let result = rfc7714_transform(RFC7714_KEY_128).unprotect_rtp(&mut packet, &header, 0xf17b);
+
+        assert_eq!(result, Err(SrtpError::AuthenticationFailed));
+    }
+
     /// RFC 7714 section 9.2: the E flag and index are authenticated, so flipping one fails.
     #[test]
     fn rfc7714_section_9_2_srtcp_index_is_authenticated() {
-        let transform = rfc7714_transform();
+        let transform = rfc7714_transform(RFC7714_KEY_128);
         let mut packet = hex(RFC7714_SRTCP);
         let plain_len = packet.len() - GCM_TAG_LEN - SRTCP_INDEX_LEN;
 
