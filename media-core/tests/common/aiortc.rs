@@ -93,6 +93,7 @@ impl AiortcOptions {
             None => "all",
             Some(SrtpProfile::AeadAes128Gcm) => "gcm",
             Some(SrtpProfile::Aes128CmSha1_80) => "cm",
+            Some(SrtpProfile::AeadAes256Gcm) => "gcm256",
         };
         let codec = match self.video_codec {
             Codec::H264 => "h264",

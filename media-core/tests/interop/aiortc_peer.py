@@ -66,6 +66,7 @@ def restrict_srtp_profiles(choice):
     """Limits the SRTP profiles the DTLS handshake offers (use_srtp, RFC 5764)."""
     wanted = {
         "gcm": [rtcdtlstransport.SRTP_AEAD_AES_128_GCM],
+        "gcm256": [rtcdtlstransport.SRTP_AEAD_AES_256_GCM],
         "cm": [rtcdtlstransport.SRTP_AES128_CM_SHA1_80],
         "all": list(rtcdtlstransport.SRTP_PROFILES),
     }[choice]
@@ -311,7 +312,7 @@ def main():
     parser.add_argument("--send", action="store_true", help="send audio and video")
     parser.add_argument("--recv", action="store_true", help="receive audio and video")
     parser.add_argument("--answer", action="store_true", help="answer an offer instead")
-    parser.add_argument("--profile", choices=["gcm", "cm", "all"], default="all")
+    parser.add_argument("--profile", choices=["gcm", "gcm256", "cm", "all"], default="all")
     parser.add_argument("--video-codec", choices=["vp8", "h264"], default="vp8")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds after the answer")
     parser.add_argument("--verbose", action="store_true", help="debug logs on stderr")
