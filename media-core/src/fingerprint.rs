@@ -31,9 +31,13 @@ impl HashAlgorithm {
 
     /// Looks a hash up by its SDP token, ignoring case; weaker hashes give `None`.
     pub fn from_sdp_name(name: &str) -> Option<HashAlgorithm> {
-        [HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512]
-            .into_iter()
-            .find(|hash| hash.sdp_name().eq_ignore_ascii_case(name))
+        [
+            HashAlgorithm::Sha256,
+            HashAlgorithm::Sha384,
+            HashAlgorithm::Sha512,
+        ]
+        .into_iter()
+        .find(|hash| hash.sdp_name().eq_ignore_ascii_case(name))
     }
 
     /// The length of this hash's output in bytes.
@@ -74,7 +78,10 @@ impl Fingerprint {
     /// The fingerprint of a DER certificate with `algorithm`.
     pub fn of(algorithm: HashAlgorithm, der: &[u8]) -> Fingerprint {
         let value = digest::digest(algorithm.digest_algorithm(), der);
-        Fingerprint { algorithm, value: value.as_ref().to_vec() }
+        Fingerprint {
+            algorithm,
+            value: value.as_ref().to_vec(),
+        }
     }
 
     /// Whether `der` hashes to this fingerprint with this fingerprint's algorithm.
@@ -95,7 +102,10 @@ impl FromStr for Fingerprint {
     /// Parses the SDP form: a hash token, a space, and colon-separated pairs of hex digits
     /// (either case), exactly as many as the hash produces.
     fn from_str(s: &str) -> Result<Fingerprint, FingerprintError> {
-        let (name, hex) = s.trim().split_once(' ').ok_or(FingerprintError::Malformed)?;
+        let (name, hex) = s
+            .trim()
+            .split_once(' ')
+            .ok_or(FingerprintError::Malformed)?;
         let algorithm =
             HashAlgorithm::from_sdp_name(name).ok_or(FingerprintError::UnsupportedHash)?;
         let value = hex
@@ -153,10 +163,22 @@ mod tests {
 
     #[test]
     fn refuses_weak_hashes_and_bad_digests() {
-        assert_eq!("sha-1 AB:CD".parse::<Fingerprint>(), Err(FingerprintError::UnsupportedHash));
-        assert_eq!("sha-256 AB:CD".parse::<Fingerprint>(), Err(FingerprintError::Malformed));
-        assert_eq!("sha-256".parse::<Fingerprint>(), Err(FingerprintError::Malformed));
+        assert_eq!(
+            "sha-1 AB:CD".parse::<Fingerprint>(),
+            Err(FingerprintError::UnsupportedHash)
+        );
+        assert_eq!(
+            "sha-256 AB:CD".parse::<Fingerprint>(),
+            Err(FingerprintError::Malformed)
+        );
+        assert_eq!(
+            "sha-256".parse::<Fingerprint>(),
+            Err(FingerprintError::Malformed)
+        );
         let bad_hex = format!("sha-256 {}", vec!["ZZ"; 32].join(":"));
-        assert_eq!(bad_hex.parse::<Fingerprint>(), Err(FingerprintError::Malformed));
+        assert_eq!(
+            bad_hex.parse::<Fingerprint>(),
+            Err(FingerprintError::Malformed)
+        );
     }
 }

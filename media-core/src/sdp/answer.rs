@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 
 use super::codec::CodecConfig;
 use super::extension::ExtensionUri;
-use crate::fingerprint::Fingerprint;
 use super::offer::{Offer, OfferedMedia, Section};
 use super::{text, unsupported, SdpError};
+use crate::fingerprint::Fingerprint;
 use crate::ids::{ExtId, MediaKind, Mid, Ssrc};
 
 /// The transport protocol of one of our ICE candidates.

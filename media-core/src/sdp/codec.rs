@@ -82,11 +82,17 @@ impl CodecConfig {
         }
         match self.codec {
             Codec::H264 => {
-                let mode = |c: &CodecConfig| text::fmtp_param(&c.fmtp, "packetization-mode").unwrap_or("0") == "1";
+                let mode = |c: &CodecConfig| {
+                    text::fmtp_param(&c.fmtp, "packetization-mode").unwrap_or("0") == "1"
+                };
                 mode(self) == mode(other) && h264_profile(&self.fmtp) == h264_profile(&other.fmtp)
             }
             Codec::Vp9 => {
-                let profile = |c: &CodecConfig| text::fmtp_param(&c.fmtp, "profile-id").unwrap_or("0").to_string();
+                let profile = |c: &CodecConfig| {
+                    text::fmtp_param(&c.fmtp, "profile-id")
+                        .unwrap_or("0")
+                        .to_string()
+                };
                 profile(self) == profile(other)
             }
             _ => true,

@@ -22,12 +22,12 @@ mod text;
 #[cfg(test)]
 mod tests;
 
+pub use crate::fingerprint::{Fingerprint, HashAlgorithm};
 pub use answer::{
     build_answer, Answer, AnswerOptions, Candidate, CandidateTransport, NegotiatedMedia,
 };
 pub use codec::{h264_profile, CodecConfig, Feedback, H264Profile};
 pub use extension::ExtensionUri;
-pub use crate::fingerprint::{Fingerprint, HashAlgorithm};
 pub use offer::{parse_offer, Direction, Offer, OfferedMedia, Setup};
 
 /// The largest offer accepted, in bytes; browsers' offers are 3 to 10 KiB.

@@ -11,8 +11,8 @@ use rtc_sdp::{MediaDescription, SessionDescription};
 
 use super::codec::{read_codecs, CodecConfig};
 use super::extension::{read_extmaps, ExtensionUri};
-use crate::fingerprint::{Fingerprint, FingerprintError};
 use super::{malformed, text, unsupported, SdpError, MAX_MEDIA_SECTIONS, MAX_OFFER_LEN};
+use crate::fingerprint::{Fingerprint, FingerprintError};
 use crate::ids::{ExtId, MediaKind, Mid, Ssrc};
 
 /// The direction an m-line's media flows, from the point of view of whoever wrote it.
@@ -424,10 +424,13 @@ fn read_fingerprint(attributes: &[Attribute]) -> Result<Fingerprint, SdpError> {
             Ok(fingerprint) => return Ok(fingerprint),
             Err(FingerprintError::UnsupportedHash) => {
                 let name = value.split(' ').next().unwrap_or_default();
-                first_error.get_or_insert(unsupported(format!("fingerprint hash function {name:.16}")));
+                first_error
+                    .get_or_insert(unsupported(format!("fingerprint hash function {name:.16}")));
             }
             Err(FingerprintError::Malformed) => {
-                first_error.get_or_insert(malformed("a=fingerprint is not a hash name and a digest of its length"));
+                first_error.get_or_insert(malformed(
+                    "a=fingerprint is not a hash name and a digest of its length",
+                ));
             }
         }
     }

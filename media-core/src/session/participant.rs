@@ -261,18 +261,17 @@ impl Participant {
     }
 
     pub(super) fn poll_timeout(&self) -> Instant {
-        let mut next = self
-            .ice
-            .poll_timeout()
-            .min(self.next_report)
-            .min(self.next_feedback);
+        if self.dtls_failed {
+            return self.created; // due at once: the participant is dropped
+        }
+        let mut next = self.ice.poll_timeout();
         if let Some(t) = self.dtls.poll_timeout() {
             next = next.min(t);
         }
-        if self.state == ConnectionState::Connecting {
-            next = next.min(self.created + self.handshake_timeout);
+        match self.state {
+            ConnectionState::Connecting => next.min(self.created + self.handshake_timeout),
+            ConnectionState::Connected => next.min(self.next_report).min(self.next_feedback),
         }
-        next
     }
 
     pub(super) fn handle_timeout(

@@ -14,6 +14,7 @@ use super::{Session, SessionConfig, SessionEvent, SlotStats, TrackStats};
 use crate::feedback::{KeyframeRequestLimiter, NackGenerator, ReceiveStats, RtxCache};
 use crate::ids::{ExtId, ExtSeq, MediaKind, Mid, Pt, RtpTime, SeqNo, Ssrc, TrackId};
 use crate::output::{TxQueue, MAX_DATAGRAM};
+use crate::rtp::rtcp::ReportBlock;
 use crate::rtp::{self, ExtMap, RewriteSpec, RtpHeader};
 use crate::sdp::{CodecConfig, ExtensionUri, NegotiatedMedia};
 
@@ -36,6 +37,7 @@ pub(super) struct Track {
     pub(super) cache: Option<RtxCache>,
     pub(super) keyframe_limiter: KeyframeRequestLimiter,
     pub(super) keyframe_wanted: bool,
+    last_report: Option<ReportBlock>,
     /// (participant index, slot index) of every slot this track fills.
     pub(super) subscribers: Vec<(usize, usize)>,
     pub(super) stats: TrackStats,
@@ -66,6 +68,7 @@ impl Track {
             }),
             keyframe_limiter: KeyframeRequestLimiter::default(),
             keyframe_wanted: video,
+            last_report: None,
             subscribers: Vec::with_capacity(MAX_FANOUT),
             stats: TrackStats {
                 id: Some(id),
@@ -81,6 +84,32 @@ impl Track {
             .iter()
             .find(|(_, u)| *u == uri)
             .map(|(id, _)| *id)
+    }
+
+    /// A new report block for this track (RFC 3550 section 6.4.2), also kept for the
+    /// compound packets that carry feedback until the next one.
+    pub(super) fn fresh_report(&mut self, now: Instant) -> Option<ReportBlock> {
+        let ssrc = self.ssrc?;
+        let v = self.receive.report_block(ssrc, now);
+        let block = ReportBlock {
+            ssrc,
+            fraction_lost: v.fraction_lost,
+            cumulative_lost: v.cumulative_lost,
+            highest_seq: v.extended_highest_seq,
+            jitter: v.jitter,
+            last_sr: v.last_sr,
+            delay_since_last_sr: v.delay_since_last_sr,
+        };
+        self.last_report = Some(block);
+        Some(block)
+    }
+
+    /// The report block to put in front of feedback: the last one sent, or a first one.
+    pub(super) fn report_for_feedback(&mut self, now: Instant) -> Option<ReportBlock> {
+        match self.last_report {
+            Some(block) => Some(block),
+            None => self.fresh_report(now),
+        }
     }
 
     pub(super) fn stats(&self) -> TrackStats {

@@ -162,23 +162,26 @@ impl Session {
         let mut scratch = rtcp_scratch();
         let sender = p.rtcp_ssrc;
         for ti in 0..p.tracks.len() {
-            let mut len = match wire::write_receiver_report(&mut scratch, sender, &[]) {
-                Ok(n) => n,
-                Err(_) => return,
+            // Every compound starts with a report (RFC 3550 section 6.1); one that names the
+            // track also lets receivers that route RTCP by its first SSRC find the track.
+            let Some(block) = p.tracks[ti].report_for_feedback(now) else {
+                continue;
             };
-            let start = len;
-            len += feedback_for_track(p, ti, sender, now, &mut scratch[len..]);
-            if len > start {
+            let Ok(head) = wire::write_receiver_report(&mut scratch, sender, &[block]) else {
+                return;
+            };
+            let len = head + feedback_for_track(p, ti, sender, now, &mut scratch[head..]);
+            if len > head {
                 p.send_rtcp(&mut scratch, len, tx);
             }
         }
-        if let Some((_, receiver)) = p.twcc_in.as_mut() {
-            let media = p.tracks.iter().find_map(|t| t.ssrc).unwrap_or(Ssrc(0));
-            let head = wire::write_receiver_report(&mut scratch, sender, &[]).unwrap_or(0);
-            if head > 0 {
-                if let Some(n) = receiver.poll_feedback(now, sender, media, &mut scratch[head..]) {
-                    p.send_rtcp(&mut scratch, head + n, tx);
-                }
+        let block = p.tracks.iter_mut().find_map(|t| t.report_for_feedback(now));
+        if let (Some((_, receiver)), Some(block)) = (p.twcc_in.as_mut(), block) {
+            let Ok(head) = wire::write_receiver_report(&mut scratch, sender, &[block]) else {
+                return;
+            };
+            if let Some(n) = receiver.poll_feedback(now, sender, block.ssrc, &mut scratch[head..]) {
+                p.send_rtcp(&mut scratch, head + n, tx);
             }
         }
     }
@@ -224,17 +227,8 @@ impl Participant {
         let mut blocks = [ReportBlock::default(); 8];
         let mut count = 0;
         for track in self.tracks.iter_mut().take(blocks.len()) {
-            if let Some(ssrc) = track.ssrc {
-                let v = track.receive.report_block(ssrc, now);
-                blocks[count] = ReportBlock {
-                    ssrc,
-                    fraction_lost: v.fraction_lost,
-                    cumulative_lost: v.cumulative_lost,
-                    highest_seq: v.extended_highest_seq,
-                    jitter: v.jitter,
-                    last_sr: v.last_sr,
-                    delay_since_last_sr: v.delay_since_last_sr,
-                };
+            if let Some(block) = track.fresh_report(now) {
+                blocks[count] = block;
                 count += 1;
             }
         }

@@ -297,6 +297,7 @@ impl RtcPeer {
         match report.transport()?.srtp_cipher.as_str() {
             "SRTP_AEAD_AES_128_GCM" => Some(SrtpProfile::AeadAes128Gcm),
             "SRTP_AES128_CM_HMAC_SHA1_80" => Some(SrtpProfile::Aes128CmSha1_80),
+            "SRTP_AEAD_AES_256_GCM" => Some(SrtpProfile::AeadAes256Gcm),
             _ => None,
         }
     }
