@@ -82,7 +82,7 @@ fn rtc_through_forwarder(profile: SrtpProfile, first_port: u16) {
         .received()
         .iter()
         .find(|p| p.kind == MediaKind::Video)
-        .unwrap();
+        .expect("video arrived");
     assert_ne!(Some(video.ssrc), publisher.sending_ssrc(MediaKind::Video));
     let first = check_payload(&video.payload).expect("stamped payload");
     assert!(

@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::participant::{rtcp_scratch, ConnectionState};
 use super::{Session, SessionConfig, SessionEvent, SlotStats, TrackStats};
 use crate::feedback::{KeyframeRequestLimiter, NackGenerator, ReceiveStats, RtxCache};
-use crate::ids::{ExtId, ExtSeq, MediaKind, Mid, Pt, RtpTime, SeqNo, Ssrc, TrackId};
+use crate::ids::{ExtId, ExtSeq, MediaKind, Mid, Pt, RtpTime, SeqNo, Ssrc, TrackId, TwccSeq};
 use crate::output::{TxQueue, MAX_DATAGRAM};
 use crate::rtp::rtcp::ReportBlock;
 use crate::rtp::{self, ExtMap, RewriteSpec, RtpHeader};
@@ -501,12 +501,11 @@ impl Session {
 
     fn record_twcc_arrival(&mut self, pi: usize, hdr: &RtpHeader, packet: &[u8], now: Instant) {
         let p = &mut self.participants[pi];
-        if let Some((id, receiver)) = p.twcc_in.as_mut() {
-            if let Some(v) = hdr.extension(packet, *id) {
-                if let [a, b] = v {
-                    receiver.on_packet(crate::ids::TwccSeq(u16::from_be_bytes([*a, *b])), now);
-                }
-            }
+        let Some((id, receiver)) = p.twcc_in.as_mut() else {
+            return;
+        };
+        if let Some(&[a, b]) = hdr.extension(packet, *id) {
+            receiver.on_packet(TwccSeq(u16::from_be_bytes([a, b])), now);
         }
     }
 

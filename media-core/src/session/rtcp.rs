@@ -109,7 +109,7 @@ impl Session {
         }
     }
 
-    fn on_report_blocks<'a>(
+    fn on_report_blocks(
         &mut self,
         pi: usize,
         blocks: impl Iterator<Item = ReportBlock>,
