@@ -83,6 +83,8 @@ pub(crate) struct Worker {
     events: Sender<EngineEvent>,
     sessions: HashMap<Token, Hosted>,
     batch: RecvBatch,
+    /// How many coalesced datagrams each receive buffer has room for.
+    batch_gro: usize,
     datagrams: Vec<Datagram>,
     tx: TxQueue,
 }
@@ -103,6 +105,7 @@ impl Worker {
             events,
             sessions: HashMap::new(),
             batch: RecvBatch::new(1),
+            batch_gro: 1,
             datagrams: Vec::with_capacity(RECV_BATCH * 4),
             tx: TxQueue::with_capacity(256 * 1024),
         };
@@ -149,9 +152,6 @@ impl Worker {
         let Some(hosted) = self.sessions.get_mut(&token) else {
             return;
         };
-        if self.batch.datagrams().next().is_none() && hosted.endpoint.gro_segments() > 1 {
-            self.batch = RecvBatch::new(hosted.endpoint.gro_segments());
-        }
         loop {
             match hosted.endpoint.recv(&mut self.batch) {
                 Ok(0) => break,
@@ -266,6 +266,11 @@ impl Worker {
             .registry()
             .register(endpoint.source(), token, Interest::READABLE)
             .map_err(EngineError::Io)?;
+        if endpoint.gro_segments() > self.batch_gro {
+            // Every socket of a host reports the same limit, so this happens once.
+            self.batch_gro = endpoint.gro_segments();
+            self.batch = RecvBatch::new(self.batch_gro);
+        }
         let local = endpoint.local_addr();
         tracing::debug!(target: "worker", worker = self.id.0, session = %session.id(), %local, "session hosted");
         self.sessions.insert(token, Hosted { session, endpoint });

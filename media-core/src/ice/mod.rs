@@ -195,6 +195,11 @@ impl IceAgent {
         self.nominated.or(self.latest_validated)
     }
 
+    /// Every address that has passed a connectivity check and is still remembered.
+    pub fn validated_addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.validated.iter().map(|(addr, _)| *addr)
+    }
+
     /// Whether `from` has passed a connectivity check.
     pub fn is_valid_source(&self, from: SocketAddr) -> bool {
         self.validated.iter().any(|(addr, _)| *addr == from)

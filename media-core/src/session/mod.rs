@@ -439,8 +439,13 @@ impl Session {
             tracing::trace!(target: "ice", "dropped STUN message for an unknown username");
             return;
         };
-        if self.participants[index].handle_stun(from, datagram, now, tx) {
-            self.by_addr.insert(from, index);
+        if self.participants[index].handle_stun(from, datagram, now, tx)
+            && self.by_addr.insert(from, index).is_none()
+            && self.by_addr.len() > self.participants.len() * ice::MAX_VALIDATED
+        {
+            // ICE forgets the oldest addresses of a participant that keeps moving; so does
+            // the index, so that it stays bounded.
+            self.rebuild_addr_index();
         }
     }
 

@@ -155,7 +155,7 @@ impl Participant {
 
     /// Remote addresses that passed an ICE check.
     pub(super) fn checked_addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
-        self.ice.selected().into_iter()
+        self.ice.validated_addresses()
     }
 
     /// The address media goes to.

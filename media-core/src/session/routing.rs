@@ -532,6 +532,9 @@ impl Session {
         }
         if rtp::codec::is_keyframe(track.codec.codec, hdr.payload(packet)) {
             track.stats.keyframes += 1;
+            track.keyframe_limiter.on_keyframe(now);
+            // A keyframe that arrives on its own answers any request not yet sent.
+            track.keyframe_wanted = false;
         }
         if !track.gate_open {
             track.stats.gated += 1;
