@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn handle(engine: &Engine, session: media_core::ids::SessionId, mut request: Request) {
     let response = match (request.method(), request.url()) {
-        (Method::Get, "/") => Response::from_string(PAGE).with_header(header("text/html")),
+        (Method::Get, "/") => with_type(Response::from_string(PAGE), "text/html"),
         (Method::Post, "/whip") | (Method::Post, "/whep") => {
             let mut offer = String::new();
             let read = request
@@ -64,9 +64,10 @@ fn handle(engine: &Engine, session: media_core::ids::SessionId, mut request: Req
                 Response::from_string("offer unreadable or too large\n").with_status_code(400)
             } else {
                 match engine.join(session, &offer, ParticipantOptions::default()) {
-                    Ok(answer) => Response::from_string(answer.sdp)
-                        .with_status_code(201)
-                        .with_header(header("application/sdp")),
+                    Ok(answer) => with_type(
+                        Response::from_string(answer.sdp).with_status_code(201),
+                        "application/sdp",
+                    ),
                     Err(e) => Response::from_string(format!("{e}\n")).with_status_code(422),
                 }
             }
@@ -80,8 +81,9 @@ fn handle(engine: &Engine, session: media_core::ids::SessionId, mut request: Req
     let _ = request.respond(response);
 }
 
-fn header(content_type: &str) -> Header {
-    Header::from_bytes("Content-Type", content_type).unwrap_or_else(|_| {
-        Header::from_bytes("Content-Type", "text/plain").expect("static header is valid")
-    })
+fn with_type<R: Read>(response: Response<R>, content_type: &str) -> Response<R> {
+    match Header::from_bytes("Content-Type", content_type) {
+        Ok(header) => response.with_header(header),
+        Err(()) => response,
+    }
 }
