@@ -528,15 +528,16 @@ impl Session {
         if let Some(nack) = track.nack.as_mut() {
             nack.on_packet(ext, now);
         }
-        if let Some(cache) = track.cache.as_mut() {
-            cache.insert(ext, packet, now);
-        }
         if rtp::codec::is_keyframe(track.codec.codec, hdr.payload(packet)) {
             track.stats.keyframes += 1;
         }
         if !track.gate_open {
             track.stats.gated += 1;
             return None;
+        }
+        // Only what passed the gate is cached: a NACK must not fetch gated media.
+        if let Some(cache) = track.cache.as_mut() {
+            cache.insert(ext, packet, now);
         }
         Some(ext)
     }
@@ -654,6 +655,10 @@ impl Session {
             return;
         };
         let ext = ExtSeq::extend(src_seq, highest);
+        // A NACK for a packet of an earlier source must not fetch one of this source's.
+        if slot.rewriter.start.is_none_or(|start| ext < start) {
+            return;
+        }
         let Some(packet) = cache.get(ext, now) else {
             return;
         };
