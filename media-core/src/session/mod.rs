@@ -362,6 +362,8 @@ impl Session {
     pub fn set_track_gate(&mut self, track: TrackId, open: bool) -> bool {
         for p in &mut self.participants {
             if let Some(t) = p.tracks.iter_mut().find(|t| t.id == track) {
+                // Subscribers decode from a keyframe after a gap, as in `set_gate`.
+                t.keyframe_wanted |= open && !t.gate_open;
                 t.gate_open = open;
                 return true;
             }

@@ -527,9 +527,6 @@ impl Session {
         if let Some(nack) = track.nack.as_mut() {
             nack.on_packet(ext, now);
         }
-        if let Some(cache) = track.cache.as_mut() {
-            cache.insert(ext, packet, now);
-        }
         if rtp::codec::is_keyframe(track.codec.codec, hdr.payload(packet)) {
             track.stats.keyframes += 1;
             track.keyframe_limiter.on_keyframe(now);
@@ -539,6 +536,10 @@ impl Session {
         if !track.gate_open {
             track.stats.gated += 1;
             return None;
+        }
+        // Only what passed the gate is cached: a NACK must not fetch gated media.
+        if let Some(cache) = track.cache.as_mut() {
+            cache.insert(ext, packet, now);
         }
         Some(ext)
     }
@@ -656,6 +657,10 @@ impl Session {
             return;
         };
         let ext = ExtSeq::extend(src_seq, highest);
+        // A NACK for a packet of an earlier source must not fetch one of this source's.
+        if slot.rewriter.start.is_none_or(|start| ext < start) {
+            return;
+        }
         let Some(packet) = cache.get(ext, now) else {
             return;
         };

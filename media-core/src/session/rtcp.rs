@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::participant::{rtcp_scratch, ConnectionState, Participant};
 use super::Session;
 use crate::feedback::{parse_twcc, rtt_from_report};
-use crate::ids::{SeqNo, Ssrc};
+use crate::ids::{MediaKind, SeqNo, Ssrc};
 use crate::output::TxQueue;
 use crate::rtp::rtcp::{self as wire, ReportBlock, RtcpPacket};
 
@@ -210,7 +210,9 @@ fn feedback_for_track(
             }
         }
     }
-    if track.keyframe_wanted && track.keyframe_limiter.should_send(now) {
+    // PLI asks a video encoder for a keyframe (RFC 4585 section 6.3.1); audio has none.
+    let video = track.kind == MediaKind::Video;
+    if video && track.keyframe_wanted && track.keyframe_limiter.should_send(now) {
         if let Ok(n) = wire::write_pli(&mut dst[len..], sender, media) {
             len += n;
             track.keyframe_wanted = false;
