@@ -33,7 +33,7 @@ use crate::output::TxQueue;
 use crate::sdp::{self, Candidate, SdpError};
 
 pub use participant::ConnectionState;
-use participant::Participant;
+use participant::{Join, Participant};
 
 /// How many participants one session holds at most (a customer, agents and supervisors).
 pub const MAX_PARTICIPANTS: usize = 16;
@@ -295,18 +295,17 @@ impl Session {
         let offer = sdp::parse_offer(offer_sdp)?;
         let credentials = IceCredentials::generate();
         let first_handle = self.next_handle;
-        let (participant, answer) = Participant::negotiate(
-            ParticipantId(first_handle),
-            &offer,
-            credentials,
-            &self.cert,
-            &self.candidates,
-            &self.config,
+        let join = Join {
+            id: ParticipantId(first_handle),
+            cert: &self.cert,
+            candidates: &self.candidates,
+            config: &self.config,
             options,
-            &self.participants,
-            first_handle + 1,
+            others: &self.participants,
+            first_track_handle: first_handle + 1,
             now,
-        )?;
+        };
+        let (participant, answer) = Participant::negotiate(&offer, credentials, join)?;
         self.next_handle += 1 + participant.tracks.len() as u64;
         let join = JoinAnswer {
             participant: participant.id,

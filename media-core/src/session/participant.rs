@@ -16,6 +16,20 @@ use crate::output::{TxQueue, MAX_DATAGRAM};
 use crate::sdp::{self, AnswerOptions, Candidate, CodecConfig, ExtensionUri, Offer, OfferedMedia};
 use crate::srtp::{SrtpKeys, SrtpSession};
 
+/// What a new participant is negotiated against.
+pub(super) struct Join<'a> {
+    pub(super) id: ParticipantId,
+    pub(super) cert: &'a Arc<DtlsCert>,
+    pub(super) candidates: &'a [Candidate],
+    pub(super) config: &'a SessionConfig,
+    pub(super) options: ParticipantOptions,
+    /// The session's other participants, for the codec policy.
+    pub(super) others: &'a [Participant],
+    /// The handle of the participant's first track; the others follow.
+    pub(super) first_track_handle: u64,
+    pub(super) now: Instant,
+}
+
 /// Where a participant's connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectionState {
@@ -52,21 +66,23 @@ pub(super) struct Participant {
 }
 
 impl Participant {
-    /// Parses nothing: takes a parsed offer, applies the codec policy against the other
-    /// participants, and builds the participant with its answer.
-    #[allow(clippy::too_many_arguments)]
+    /// Takes a parsed offer, applies the codec policy against the other participants, and
+    /// builds the participant with its answer.
     pub(super) fn negotiate(
-        id: ParticipantId,
         offer: &Offer,
         credentials: IceCredentials,
-        cert: &Arc<DtlsCert>,
-        candidates: &[Candidate],
-        config: &SessionConfig,
-        options: ParticipantOptions,
-        others: &[Participant],
-        first_track_handle: u64,
-        now: Instant,
+        join: Join<'_>,
     ) -> Result<(Participant, String), crate::session::JoinError> {
+        let Join {
+            id,
+            cert,
+            candidates,
+            config,
+            options,
+            others,
+            first_track_handle,
+            now,
+        } = join;
         let accept = |media: &OfferedMedia, codec: &CodecConfig| codec_policy(others, media, codec);
         let mut rng = rand::rng();
         let mut slot_ssrc = |_: &OfferedMedia| (Ssrc(rng.random()), Some(Ssrc(rng.random())));

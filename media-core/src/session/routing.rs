@@ -125,6 +125,26 @@ impl Track {
     }
 }
 
+/// Room past a packet's end that an in-place rewrite may need: the MID and transport-wide
+/// extensions it may add, and the SRTP tag.
+const IN_PLACE_ROOM: usize = 64;
+
+/// A decrypted packet on its way to the slots its track fills.
+struct Forwarded<'a> {
+    /// The source's extended sequence number.
+    ext: ExtSeq,
+    hdr: &'a RtpHeader,
+    /// The receive buffer: the packet, then room to grow in place.
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Forwarded<'_> {
+    fn room(&self) -> usize {
+        self.buf.len().saturating_sub(self.len)
+    }
+}
+
 /// Keeps a slot's outgoing sequence numbers and timestamps continuous across source changes.
 #[derive(Debug, Clone, Copy, Default)]
 struct Rewriter {
@@ -444,7 +464,13 @@ impl Session {
         let Some(ext) = self.on_track_packet(pi, ti, &hdr, &buf[..plain_len], now) else {
             return;
         };
-        self.fan_out(pi, ti, ext, &hdr, buf, plain_len, now, tx);
+        let packet = Forwarded {
+            ext,
+            hdr: &hdr,
+            buf,
+            len: plain_len,
+        };
+        self.fan_out(pi, ti, packet, now, tx);
     }
 
     fn unprotect(&mut self, pi: usize, buf: &mut [u8], len: usize, now: Instant) -> Option<usize> {
@@ -544,15 +570,11 @@ impl Session {
         Some(ext)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn fan_out(
         &mut self,
         pi: usize,
         ti: usize,
-        ext: ExtSeq,
-        hdr: &RtpHeader,
-        buf: &mut [u8],
-        len: usize,
+        mut packet: Forwarded<'_>,
         now: Instant,
         tx: &mut TxQueue,
     ) {
@@ -570,20 +592,16 @@ impl Session {
                 continue;
             }
             sent += 1;
-            let in_place = sent == ready_count;
-            self.send_to_slot(sp, si, ext, hdr, buf, len, in_place, now, tx);
+            // The last subscriber gets the received buffer itself when it has room to grow.
+            let in_place = sent == ready_count && packet.room() >= IN_PLACE_ROOM;
+            self.send_to_slot((sp, si), &mut packet, in_place, now, tx);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn send_to_slot(
         &mut self,
-        sp: usize,
-        si: usize,
-        ext: ExtSeq,
-        hdr: &RtpHeader,
-        buf: &mut [u8],
-        len: usize,
+        (sp, si): (usize, usize),
+        packet: &mut Forwarded<'_>,
         in_place: bool,
         now: Instant,
         tx: &mut TxQueue,
@@ -592,10 +610,11 @@ impl Session {
         let Some(remote) = subscriber.remote() else {
             return;
         };
-        let twcc = subscriber.take_twcc_seq(len, now);
+        let hdr = packet.hdr;
+        let twcc = subscriber.take_twcc_seq(packet.len, now);
         let slot = &mut subscriber.slots[si];
         let step = slot.frame_step();
-        let Some((seq, ts)) = slot.rewriter.map(ext, hdr.ts, step) else {
+        let Some((seq, ts)) = slot.rewriter.map(packet.ext, hdr.ts, step) else {
             return;
         };
         let spec = RewriteSpec {
@@ -612,13 +631,14 @@ impl Session {
             return;
         };
         let written = if in_place {
-            rtp::rewrite_in_place(buf, len, hdr, &spec)
+            let buf = &mut *packet.buf;
+            rtp::rewrite_in_place(buf, packet.len, hdr, &spec)
                 .ok()
                 .and_then(|n| srtp.protect_rtp(buf, n).ok())
                 .map(|n| tx.commit_in_place(n, remote))
         } else {
             let out = tx.buffer();
-            rtp::rewrite(&buf[..len], hdr, &spec, out)
+            rtp::rewrite(&packet.buf[..packet.len], hdr, &spec, out)
                 .ok()
                 .and_then(|n| srtp.protect_rtp(out, n).ok())
                 .map(|n| tx.commit(n, remote))
@@ -670,17 +690,16 @@ impl Session {
         let Ok(hdr) = RtpHeader::parse(&copy[..n]) else {
             return;
         };
-        self.send_retransmission(sp, si, lost, &hdr, &copy[..n], now, tx);
+        self.send_retransmission((sp, si), lost, (&hdr, &copy[..n]), now, tx);
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Sends a cached packet again as sequence number `lost` of the slot, over RTX when the
+    /// subscriber negotiated it (RFC 4588).
     fn send_retransmission(
         &mut self,
-        sp: usize,
-        si: usize,
+        (sp, si): (usize, usize),
         lost: SeqNo,
-        hdr: &RtpHeader,
-        packet: &[u8],
+        (hdr, packet): (&RtpHeader, &[u8]),
         now: Instant,
         tx: &mut TxQueue,
     ) {
