@@ -9,75 +9,20 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod alloc_counter;
+
 mod sim;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::Duration;
 
+use alloc_counter::{allocations_during, CountingAllocator};
 use media_core::output::{TxQueue, MAX_DATAGRAM};
 
 use sim::client::{AUDIO, VIDEO};
 use sim::Sim;
 
-thread_local! {
-    /// Whether this thread's allocations are being counted, and how many there were.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The system allocator, with a per-thread count of allocations while counting is on.
-struct CountingAllocator;
-
-impl CountingAllocator {
-    fn count() {
-        let counting = COUNTING.try_with(Cell::get).unwrap_or(false);
-        if counting {
-            let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        }
-    }
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, so the allocator keeps
-// the system allocator's guarantees; the count touches only const-initialised thread-locals
-// without destructors, which never allocate.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::count();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::count();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract for `layout`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::count();
-        // SAFETY: `ptr` came from this allocator, which is `System`, with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, which is `System`, with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Runs `work` and returns how many allocations this thread made meanwhile.
-fn allocations_during(work: impl FnOnce()) -> usize {
-    ALLOCATIONS.with(|count| count.set(0));
-    COUNTING.with(|counting| counting.set(true));
-    work();
-    COUNTING.with(|counting| counting.set(false));
-    ALLOCATIONS.with(Cell::get)
-}
 
 /// Packets forwarded while counting.
 const MEASURED: usize = 2000;

@@ -8,69 +8,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod alloc_counter;
 
+use alloc_counter::{allocations_during, CountingAllocator};
 use media_core::srtp::{MasterKey, SrtpProfile, SrtpSession};
-
-thread_local! {
-    /// Whether this thread's allocations are being counted, and how many there were.
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The system allocator, with a per-thread count of allocations while counting is on.
-struct CountingAllocator;
-
-impl CountingAllocator {
-    fn count() {
-        let counting = COUNTING.try_with(Cell::get).unwrap_or(false);
-        if counting {
-            let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-        }
-    }
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, so the allocator keeps
-// the system allocator's guarantees; the count touches only const-initialised thread-locals
-// without destructors, which never allocate.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::count();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract for `layout`.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::count();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc_zeroed`'s contract for `layout`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::count();
-        // SAFETY: `ptr` came from this allocator, which is `System`, with `layout`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, which is `System`, with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: CountingAllocator = CountingAllocator;
-
-/// Runs `work` and returns how many allocations this thread made meanwhile.
-fn allocations_during(work: impl FnOnce()) -> usize {
-    ALLOCATIONS.with(|count| count.set(0));
-    COUNTING.with(|counting| counting.set(true));
-    work();
-    COUNTING.with(|counting| counting.set(false));
-    ALLOCATIONS.with(Cell::get)
-}
 
 const SSRCS: [u32; 4] = [0x1111_1111, 0x2222_2222, 0x3333_3333, 0x4444_4444];
 
