@@ -383,16 +383,24 @@ impl Session {
         let Some(datagram) = buf.get(..len) else {
             return;
         };
-        match classify(datagram) {
-            PacketKind::Stun => self.handle_stun(from, datagram, now, tx),
-            PacketKind::Dtls => self.with_source(from, |s, i| {
-                s.participants[i].handle_dtls(&buf[..len], now, tx, &mut s.events)
-            }),
-            PacketKind::Rtp => self.handle_rtp(from, buf, len, now, tx),
-            PacketKind::Rtcp => self.handle_rtcp(from, buf, len, now, tx),
+        let kind = classify(datagram);
+        match kind {
+            PacketKind::Stun => return self.handle_stun(from, datagram, now, tx),
             PacketKind::Unknown => {
-                tracing::trace!(target: "rtp", len, "dropped datagram of unknown kind");
+                return tracing::trace!(target: "rtp", len, "dropped datagram of unknown kind");
             }
+            _ => {}
+        }
+        // Everything but STUN comes only from addresses that passed an ICE check.
+        let Some(&pi) = self.by_addr.get(&from) else {
+            return tracing::trace!(target: "rtp", "dropped datagram from an unchecked address");
+        };
+        match kind {
+            PacketKind::Dtls => {
+                self.participants[pi].handle_dtls(&buf[..len], now, tx, &mut self.events)
+            }
+            PacketKind::Rtp => self.handle_rtp(pi, buf, len, now, tx),
+            _ => self.handle_rtcp(pi, buf, len, now, tx),
         }
     }
 
@@ -447,13 +455,6 @@ impl Session {
             // ICE forgets the oldest addresses of a participant that keeps moving; so does
             // the index, so that it stays bounded.
             self.rebuild_addr_index();
-        }
-    }
-
-    fn with_source(&mut self, from: SocketAddr, f: impl FnOnce(&mut Session, usize)) {
-        match self.by_addr.get(&from) {
-            Some(&index) => f(self, index),
-            None => tracing::trace!(target: "rtp", "dropped datagram from an unchecked address"),
         }
     }
 

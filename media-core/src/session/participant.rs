@@ -304,9 +304,31 @@ impl Participant {
         }
     }
 
-    /// Marks the traffic from the selected address as consent (RFC 7675 section 5.1).
-    pub(super) fn on_authenticated(&mut self, now: Instant) {
-        self.ice.on_authenticated_traffic(now);
+    /// Authenticates and decrypts an SRTP (or, with `rtcp`, SRTCP) packet in place; returns
+    /// the plain length. Authenticated traffic counts as consent (RFC 7675 section 5.1).
+    pub(super) fn unprotect(
+        &mut self,
+        packet: &mut [u8],
+        rtcp: bool,
+        now: Instant,
+    ) -> Option<usize> {
+        let srtp = self.srtp_in.as_mut()?;
+        let result = if rtcp {
+            srtp.unprotect_rtcp(packet)
+        } else {
+            srtp.unprotect_rtp(packet)
+        };
+        match result {
+            Ok(n) => {
+                self.ice.on_authenticated_traffic(now);
+                Some(n)
+            }
+            Err(e) => {
+                self.auth_failures += 1;
+                tracing::trace!(target: "srtp", participant = %self.id, rtcp, error = %e, "dropped");
+                None
+            }
+        }
     }
 
     /// Asks every video track's publisher for a keyframe at the next feedback round.

@@ -6,7 +6,6 @@
 //! around while it flows. When a slot's source changes, the slot's rewriter re-bases the
 //! sequence numbers and timestamps so that the subscriber sees one continuous stream.
 
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::participant::{rtcp_scratch, ConnectionState};
@@ -425,17 +424,13 @@ impl Session {
     /// The SRTP packet path; see the module documentation of [`super`].
     pub(super) fn handle_rtp(
         &mut self,
-        from: SocketAddr,
+        pi: usize,
         buf: &mut [u8],
         len: usize,
         now: Instant,
         tx: &mut TxQueue,
     ) {
-        let Some(&pi) = self.by_addr.get(&from) else {
-            tracing::trace!(target: "rtp", "dropped RTP from an unchecked address");
-            return;
-        };
-        let Some(plain_len) = self.unprotect(pi, buf, len, now) else {
+        let Some(plain_len) = self.participants[pi].unprotect(&mut buf[..len], false, now) else {
             return;
         };
         let Ok(mut hdr) = RtpHeader::parse(&buf[..plain_len]) else {
@@ -471,22 +466,6 @@ impl Session {
             len: plain_len,
         };
         self.fan_out(pi, ti, packet, now, tx);
-    }
-
-    fn unprotect(&mut self, pi: usize, buf: &mut [u8], len: usize, now: Instant) -> Option<usize> {
-        let p = &mut self.participants[pi];
-        let srtp = p.srtp_in.as_mut()?;
-        match srtp.unprotect_rtp(&mut buf[..len]) {
-            Ok(n) => {
-                p.on_authenticated(now);
-                Some(n)
-            }
-            Err(e) => {
-                p.auth_failures += 1;
-                tracing::trace!(target: "srtp", participant = %p.id, error = %e, "dropped SRTP");
-                None
-            }
-        }
     }
 
     /// Finds the track a packet belongs to: by SSRC, else by the MID extension, else by a

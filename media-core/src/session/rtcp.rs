@@ -11,7 +11,6 @@
 //!
 //! Everything we send is a compound packet that starts with a report (RFC 3550 section 6.1).
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::participant::{rtcp_scratch, ConnectionState, Participant};
@@ -28,29 +27,15 @@ impl Session {
     /// Decrypts and acts on an SRTCP compound packet from `from`.
     pub(super) fn handle_rtcp(
         &mut self,
-        from: SocketAddr,
+        pi: usize,
         buf: &mut [u8],
         len: usize,
         now: Instant,
         tx: &mut TxQueue,
     ) {
-        let Some(&pi) = self.by_addr.get(&from) else {
-            tracing::trace!(target: "rtcp", "dropped RTCP from an unchecked address");
+        let Some(plain) = self.participants[pi].unprotect(&mut buf[..len], true, now) else {
             return;
         };
-        let p = &mut self.participants[pi];
-        let Some(srtp) = p.srtp_in.as_mut() else {
-            return;
-        };
-        let plain = match srtp.unprotect_rtcp(&mut buf[..len]) {
-            Ok(n) => n,
-            Err(e) => {
-                p.auth_failures += 1;
-                tracing::trace!(target: "srtp", participant = %p.id, error = %e, "dropped SRTCP");
-                return;
-            }
-        };
-        p.on_authenticated(now);
         for packet in wire::compound(&buf[..plain]) {
             let Ok(packet) = packet else {
                 tracing::trace!(target: "rtcp", "stopped at a malformed RTCP packet");
