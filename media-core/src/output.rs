@@ -12,6 +12,12 @@ use std::net::SocketAddr;
 /// header extensions and authentication tag the forwarder may add).
 pub const MAX_DATAGRAM: usize = 1600;
 
+/// A stack buffer for one datagram that is built or copied outside the queue (an RTCP
+/// compound, a cached packet about to be retransmitted).
+pub fn scratch() -> [u8; MAX_DATAGRAM] {
+    [0; MAX_DATAGRAM]
+}
+
 /// Where an outgoing datagram's bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxSource {

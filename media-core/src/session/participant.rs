@@ -12,7 +12,7 @@ use crate::dtls::{DtlsCert, DtlsEvent, DtlsTransport};
 use crate::feedback::{TwccReceiver, TwccSendLog};
 use crate::ice::{IceAgent, IceCredentials};
 use crate::ids::{ExtId, ParticipantId, Ssrc, TrackId, TwccSeq};
-use crate::output::{TxQueue, MAX_DATAGRAM};
+use crate::output::TxQueue;
 use crate::sdp::{self, AnswerOptions, Candidate, CodecConfig, ExtensionUri, Offer, OfferedMedia};
 use crate::srtp::{SrtpKeys, SrtpSession};
 
@@ -396,9 +396,4 @@ fn codec_policy(others: &[Participant], media: &OfferedMedia, codec: &CodecConfi
     } else {
         true
     }
-}
-
-/// Room for one RTCP packet we build.
-pub(super) fn rtcp_scratch() -> [u8; MAX_DATAGRAM] {
-    [0; MAX_DATAGRAM]
 }

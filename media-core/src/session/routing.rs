@@ -8,11 +8,11 @@
 
 use std::time::Instant;
 
-use super::participant::{rtcp_scratch, ConnectionState};
+use super::participant::ConnectionState;
 use super::{Session, SessionConfig, SessionEvent, SlotStats, TrackStats};
 use crate::feedback::{KeyframeRequestLimiter, NackGenerator, ReceiveStats, RtxCache};
 use crate::ids::{ExtId, ExtSeq, MediaKind, Mid, Pt, RtpTime, SeqNo, Ssrc, TrackId, TwccSeq};
-use crate::output::{TxQueue, MAX_DATAGRAM};
+use crate::output::{scratch, TxQueue, MAX_DATAGRAM};
 use crate::rtp::rtcp::ReportBlock;
 use crate::rtp::{self, ExtMap, RewriteSpec, RtpHeader};
 use crate::sdp::{CodecConfig, ExtensionUri, NegotiatedMedia};
@@ -663,7 +663,7 @@ impl Session {
         let Some(packet) = cache.get(ext, now) else {
             return;
         };
-        let mut copy = rtcp_scratch();
+        let mut copy = scratch();
         let n = packet.len().min(copy.len());
         copy[..n].copy_from_slice(&packet[..n]);
         let Ok(hdr) = RtpHeader::parse(&copy[..n]) else {

@@ -13,11 +13,11 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::participant::{rtcp_scratch, ConnectionState, Participant};
+use super::participant::{ConnectionState, Participant};
 use super::Session;
 use crate::feedback::{parse_twcc, rtt_from_report};
 use crate::ids::{MediaKind, SeqNo, Ssrc};
-use crate::output::TxQueue;
+use crate::output::{scratch, TxQueue};
 use crate::rtp::rtcp::{self as wire, ReportBlock, RtcpPacket};
 
 /// The most sequence numbers one NACK round asks for.
@@ -144,7 +144,7 @@ impl Session {
             return;
         }
         p.next_feedback = now + Duration::from_millis(20);
-        let mut scratch = rtcp_scratch();
+        let mut scratch = scratch();
         let sender = p.rtcp_ssrc;
         for ti in 0..p.tracks.len() {
             // Every compound starts with a report (RFC 3550 section 6.1); one that names the
@@ -210,7 +210,7 @@ fn feedback_for_track(
 impl Participant {
     /// Receiver reports for the tracks it publishes and sender reports for its slots.
     pub(super) fn send_reports(&mut self, now: Instant, tx: &mut TxQueue) {
-        let mut scratch = rtcp_scratch();
+        let mut scratch = scratch();
         let mut blocks = [ReportBlock::default(); 8];
         let mut count = 0;
         for track in self.tracks.iter_mut().take(blocks.len()) {
