@@ -14,10 +14,13 @@
 //! either drain [`DtlsTransport::poll_transmit`] (records for the peer) and
 //! [`DtlsTransport::poll_event`].
 //!
-//! Known gap: dimpl 0.9 picks the SRTP profile itself (AES-256-GCM first when the client offers
-//! it, as Chrome and Firefox do) and has no setting to narrow it; a profile that
-//! [`SrtpProfile`] cannot represent fails the transport with
-//! [`DtlsError::UnsupportedSrtpProfile`].
+//! dimpl picks the SRTP profile itself and has no setting to narrow it: the first profile of the
+//! client's list that it supports (Chromium 156 lists AES-CM-HMAC-SHA1-80 first, so that is
+//! what it gets). [`SrtpProfile`] covers every profile dimpl can pick; anything else would fail
+//! the transport with [`DtlsError::UnsupportedSrtpProfile`].
+//!
+//! Known gap: dimpl verifies only ECDSA client certificates, so a client with an RSA
+//! certificate (GStreamer 1.22's webrtcbin by default) cannot connect.
 
 mod cert;
 
