@@ -178,8 +178,6 @@ if (scenario("browser")) {
       await browser.close();
     }
   });
-
-  test("firefox", { skip: "not needed here: Chromium covers the browser side" }, () => {});
 }
 
 if (scenario("gstreamer")) {
