@@ -25,6 +25,10 @@ pub(crate) const WAKER: Token = Token(0);
 /// Longest sleep when no session has a timer (commands wake the worker anyway).
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
+/// Receive batches one session may take before the others get their turn, so that one
+/// flooded port cannot starve the rest of the worker.
+const BATCHES_PER_TURN: usize = 8;
+
 type Reply<T> = Sender<Result<T, EngineError>>;
 
 /// What the engine asks of a worker.
@@ -87,6 +91,10 @@ pub(crate) struct Worker {
     batch_gro: usize,
     datagrams: Vec<Datagram>,
     tx: TxQueue,
+    /// Sockets that still had datagrams waiting when their turn ended (mio is edge-triggered,
+    /// so no new event would bring them back).
+    backlog: Vec<Token>,
+    next_backlog: Vec<Token>,
 }
 
 impl Worker {
@@ -108,6 +116,8 @@ impl Worker {
             batch_gro: 1,
             datagrams: Vec::with_capacity(RECV_BATCH * 4),
             tx: TxQueue::with_capacity(256 * 1024),
+            backlog: Vec::new(),
+            next_backlog: Vec::new(),
         };
         Ok((worker, waker))
     }
@@ -116,19 +126,29 @@ impl Worker {
     pub(crate) fn run(mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            let timeout = self.next_timeout(Instant::now());
+            let timeout = if self.backlog.is_empty() {
+                self.next_timeout(Instant::now())
+            } else {
+                Duration::ZERO
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     tracing::error!(target: "worker", worker = self.id.0, error = %e, "poll failed");
                     return;
                 }
             }
-            for event in events.iter() {
-                if event.token() == WAKER {
-                    continue;
+            let mut ready = std::mem::take(&mut self.backlog);
+            ready.extend(events.iter().map(|e| e.token()).filter(|t| *t != WAKER));
+            ready.sort_unstable();
+            ready.dedup();
+            for token in ready.drain(..) {
+                if !self.drain_socket(token) {
+                    self.next_backlog.push(token);
                 }
-                self.drain_socket(event.token());
             }
+            // Both lists keep their capacity: no allocation per loop in steady state.
+            self.backlog = ready;
+            std::mem::swap(&mut self.backlog, &mut self.next_backlog);
             if !self.handle_commands() {
                 return;
             }
@@ -147,17 +167,25 @@ impl Worker {
         })
     }
 
-    /// Reads the socket until it would block, handling and flushing batch by batch.
-    fn drain_socket(&mut self, token: Token) {
+    /// Reads the socket, handling and flushing batch by batch, until it would block (true) or
+    /// the session's turn is over (false: come back to it).
+    fn drain_socket(&mut self, token: Token) -> bool {
         let Some(hosted) = self.sessions.get_mut(&token) else {
-            return;
+            return true;
         };
-        loop {
+        let mut drained = false;
+        for _ in 0..BATCHES_PER_TURN {
             match hosted.endpoint.recv(&mut self.batch) {
-                Ok(0) => break,
+                Ok(0) => {
+                    drained = true;
+                    break;
+                }
                 Ok(_) => {}
                 Err(e) => {
+                    // Reported once by the kernel (an ICMP error, say); the next datagram's
+                    // arrival raises a new event.
                     tracing::debug!(target: "net", error = %e, "receive failed");
+                    drained = true;
                     break;
                 }
             }
@@ -174,6 +202,7 @@ impl Worker {
             flush(&hosted.endpoint, &mut self.tx, &self.batch, &self.datagrams);
         }
         forward_events(&mut hosted.session, &self.events);
+        drained
     }
 
     fn run_timers(&mut self, now: Instant) {

@@ -319,3 +319,58 @@ fn wait_for_event(
     }
     false
 }
+
+#[test]
+fn a_flood_on_one_relay_port_does_not_stop_another_session() {
+    // One worker hosts both sessions, so the flood competes with the media directly.
+    let engine = Engine::start(EngineConfig {
+        workers: 1,
+        pin_workers: false,
+        bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port_min: 41_800,
+        port_max: 41_820,
+        ..EngineConfig::default()
+    })
+    .expect("engine starts");
+    let media = engine.create_session().expect("session").id;
+    let flooded = engine.create_session().expect("session").relay;
+    let mut publisher = RtcPeer::new(PeerOptions::sender());
+    let mut subscriber = RtcPeer::new(PeerOptions::receiver());
+    join(&engine, media, &mut subscriber);
+    join(&engine, media, &mut publisher);
+    let connected = run_all_until(&mut [&mut publisher, &mut subscriber], CONNECT, |p| {
+        p[0].is_connected() && p[1].is_connected()
+    });
+    assert!(connected);
+    publisher.start_streaming();
+
+    // Junk that looks like SRTP, DTLS and STUN, as fast as one thread can send it; bounded.
+    let flood = std::thread::spawn(move || {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("flood socket");
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let mut sent = 0u32;
+        while Instant::now() < deadline && sent < 2_000_000 {
+            let first = [0x80u8, 22, 0x00][sent as usize % 3];
+            let mut junk = [0u8; 200];
+            junk[0] = first;
+            junk[1..5].copy_from_slice(&sent.to_be_bytes());
+            let _ = socket.send_to(&junk, flooded);
+            sent += 1;
+        }
+        sent
+    });
+    let before = subscriber.verified(MediaKind::Video);
+    let flowing = run_all_until(&mut [&mut publisher, &mut subscriber], MEDIA, |p| {
+        p[1].verified(MediaKind::Video) >= before + 60
+    });
+    let sent = flood.join().expect("flood thread");
+    assert!(
+        sent > 10_000,
+        "the flood was too small to mean anything: {sent}"
+    );
+    assert!(
+        flowing,
+        "media stopped during a flood of {sent} datagrams on another port"
+    );
+    assert_eq!(subscriber.corrupt(), 0);
+}
