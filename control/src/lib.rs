@@ -1,3 +1,8 @@
 //! Control plane of Sightline: the HTTPS API, accounts and support sessions.
 //!
-//! Not built yet; the media engine it will drive lives in the `media-core` crate.
+//! Only the sans-IO security primitives exist so far ([`auth`]); the HTTP API, the store and
+//! the media engine they will drive (the `media-core` crate) are wired together later.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
