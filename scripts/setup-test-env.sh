@@ -20,6 +20,10 @@ missing_packages() {
     if ! command -v python3 >/dev/null 2>&1; then
         echo python3
     fi
+    # The TLS tests offer CBC and static-RSA suites with `openssl s_client`.
+    if ! command -v openssl >/dev/null 2>&1; then
+        echo openssl
+    fi
     # Debian ships ensurepip, which `python3 -m venv` needs, in python3-venv.
     if command -v dpkg-query >/dev/null 2>&1; then
         if ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed'; then

@@ -1,7 +1,9 @@
 //! Control plane of Sightline: the HTTPS API, accounts and support sessions.
 //!
-//! Only the sans-IO security primitives exist so far ([`auth`]); the HTTP API, the store and
-//! the media engine they will drive (the `media-core` crate) are wired together later.
+//! What exists so far: the sans-IO security primitives ([`auth`]) and the HTTPS transport
+//! ([`http`]: TLS configuration, a hyper server with limits, problem details, a router). The
+//! `sightline` binary that wires them to a store and to the media engine (the `media-core`
+//! crate) does not exist yet.
 
 #![forbid(unsafe_code)]
 
