@@ -11,26 +11,30 @@
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use media_core::{Engine, EngineConfig, ParticipantOptions};
 use tiny_http::{Header, Method, Request, Response, Server};
 
 const PAGE: &str = include_str!("demo/index.html");
 const MAX_OFFER: usize = 64 * 1024;
+/// Requests handled at once; each has its own thread, so one slow upload stalls nobody else.
+const MAX_IN_FLIGHT: usize = 32;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,media_core=debug".into()),
+                .unwrap_or_else(|_| "info,dtls=debug,worker=debug".into()),
         )
         .init();
     let listen = std::env::var("DEMO_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let engine = Engine::start(EngineConfig {
+    let engine = Arc::new(Engine::start(EngineConfig {
         workers: 1,
         bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
         ..EngineConfig::default()
-    })?;
+    })?);
     let session = engine.create_session()?;
     let server = Server::http(&listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     println!(
@@ -45,8 +49,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
+    let in_flight = Arc::new(AtomicUsize::new(0));
     for request in server.incoming_requests() {
-        handle(&engine, session.id, request);
+        if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_IN_FLIGHT {
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+            let busy = Response::from_string("busy, try again\n").with_status_code(503);
+            let _ = request.respond(busy);
+            continue;
+        }
+        let (engine, in_flight) = (Arc::clone(&engine), Arc::clone(&in_flight));
+        std::thread::spawn(move || {
+            handle(&engine, session.id, request);
+            in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
     }
     Ok(())
 }

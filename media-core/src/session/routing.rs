@@ -208,6 +208,8 @@ pub(super) struct Slot {
     pub(super) ssrc: Ssrc,
     pub(super) rtx_ssrc: Option<Ssrc>,
     pub(super) source: Option<TrackId>,
+    /// Whether the slot's current emptiness was already reported.
+    empty_announced: bool,
     /// The payload types and header-extension mapping for the current source.
     pt: Pt,
     rtx_pt: Option<Pt>,
@@ -233,6 +235,7 @@ impl Slot {
             ssrc,
             rtx_ssrc,
             source: None,
+            empty_announced: false,
             pt: Pt(0),
             rtx_pt: None,
             ext_map: ExtMap::new(),
@@ -289,6 +292,7 @@ impl Slot {
         }
         self.ext_map = map;
         self.source = Some(track.id);
+        self.empty_announced = false;
         self.rewriter.detach();
         true
     }
