@@ -554,3 +554,39 @@ fn unauthenticated_input_creates_no_state() {
     assert_eq!(sim.session.participant_count(), 2);
     assert_eq!(sim.stray_outputs, 0);
 }
+
+#[test]
+fn an_empty_slot_is_reported_once_not_at_every_join() {
+    let mut sim = Sim::new(12);
+    let first = sim.join("early subscriber", false);
+    sim.run_for(100 * MS);
+    let first_id = sim.participant(first);
+    let empties_of_first = |sim: &Sim| {
+        sim.events
+            .iter()
+            .filter(|(_, e)| matches!(e, SessionEvent::SlotEmpty { participant, .. } if *participant == first_id))
+            .count()
+    };
+    let reported = empties_of_first(&sim);
+    assert_eq!(
+        reported, 2,
+        "one report for each of its two slots: {:?}",
+        sim.events
+    );
+
+    // Other subscribers come and go; the first one's slots are still empty and not re-reported.
+    for name in ["second subscriber", "third subscriber"] {
+        let other = sim.join(name, false);
+        sim.run_for(100 * MS);
+        sim.remove(other);
+        sim.run_for(100 * MS);
+    }
+    assert_eq!(empties_of_first(&sim), reported);
+
+    // Filled, then emptied again when the publisher leaves: reported again, once per slot.
+    let publisher = sim.join("publisher", true);
+    sim.run_for(200 * MS);
+    sim.remove(publisher);
+    sim.run_for(200 * MS);
+    assert_eq!(empties_of_first(&sim), reported + 2, "{:?}", sim.events);
+}

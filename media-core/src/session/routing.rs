@@ -388,7 +388,9 @@ impl Session {
                 let slot = &mut self.participants[pi].slots[si];
                 let was_filled = slot.source.is_some();
                 slot.detach();
-                if was_filled || slot.stats.packets == 0 {
+                // Said once when a slot empties, not again at every later join or leave.
+                if was_filled || !slot.empty_announced {
+                    slot.empty_announced = true;
                     self.events.push_back(SessionEvent::SlotEmpty {
                         participant,
                         mid,
