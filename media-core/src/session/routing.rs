@@ -31,7 +31,6 @@ pub(super) struct Track {
     extensions: Vec<(ExtId, ExtensionUri)>,
     pub(super) gate_open: bool,
     pub(super) receive: ReceiveStats,
-    highest: Option<ExtSeq>,
     pub(super) nack: Option<NackGenerator>,
     pub(super) cache: Option<RtxCache>,
     pub(super) keyframe_limiter: KeyframeRequestLimiter,
@@ -60,7 +59,6 @@ impl Track {
             extensions: media.extensions.clone(),
             gate_open,
             receive: ReceiveStats::new(codec.clock_rate),
-            highest: None,
             nack: (video && codec.feedback.nack).then(NackGenerator::default),
             cache: video.then(|| {
                 RtxCache::new(config.rtx_cache_packets, MAX_DATAGRAM, config.rtx_cache_age)
@@ -217,9 +215,6 @@ pub(super) struct Slot {
     mid_ext: Option<ExtId>,
     rewriter: Rewriter,
     next_rtx_seq: u16,
-    /// Packets and octets sent, for sender reports.
-    pub(super) packets: u32,
-    pub(super) octets: u32,
     pub(super) last_rtp_ts: (RtpTime, Option<Instant>),
     pub(super) stats: SlotStats,
 }
@@ -246,8 +241,6 @@ impl Slot {
                 .map(|(id, _)| *id),
             rewriter: Rewriter::default(),
             next_rtx_seq: rand::random::<u16>() & 0x7fff,
-            packets: 0,
-            octets: 0,
             last_rtp_ts: (RtpTime(0), None),
             stats: SlotStats {
                 mid: Some(media.mid),
@@ -534,7 +527,6 @@ impl Session {
         let ext = track
             .receive
             .on_packet(hdr.seq, hdr.ts, now, hdr.payload_len)?;
-        track.highest = Some(track.highest.map_or(ext, |h| h.max(ext)));
         if let Some(nack) = track.nack.as_mut() {
             nack.on_packet(ext, now);
         }
@@ -630,8 +622,6 @@ impl Session {
         };
         let slot = &mut self.participants[sp].slots[si];
         if written.is_some() {
-            slot.packets = slot.packets.wrapping_add(1);
-            slot.octets = slot.octets.wrapping_add(hdr.payload_len as u32);
             slot.last_rtp_ts = (ts, Some(now));
             slot.stats.packets += 1;
             slot.stats.bytes += hdr.payload_len as u64;
@@ -658,7 +648,7 @@ impl Session {
         let slot = &self.participants[sp].slots[si];
         let src_seq = slot.rewriter.source_seq(lost);
         let track = &self.participants[tp].tracks[ti];
-        let (Some(cache), Some(highest)) = (track.cache.as_ref(), track.highest) else {
+        let (Some(cache), Some(highest)) = (track.cache.as_ref(), track.receive.highest()) else {
             return;
         };
         let ext = ExtSeq::extend(src_seq, highest);

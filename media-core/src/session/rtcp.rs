@@ -221,15 +221,16 @@ impl Participant {
         }
         let ntp = ntp_time(now);
         let mut len = 0;
-        for slot in self.slots.iter().filter(|s| s.packets > 0) {
+        for slot in self.slots.iter().filter(|s| s.stats.packets > 0) {
             let rtp_ts = extrapolate(slot.last_rtp_ts, now, slot.kind);
             let Ok(n) = wire::write_sender_report(
                 &mut scratch[len..],
                 slot.ssrc,
                 ntp,
                 rtp_ts,
-                slot.packets,
-                slot.octets,
+                // The sender report's counts are 32 bits and wrap (RFC 3550 section 6.4.1).
+                slot.stats.packets as u32,
+                slot.stats.bytes as u32,
                 &[],
             ) else {
                 break;
