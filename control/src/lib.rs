@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod auth;
 pub mod http;
 pub mod store;

@@ -142,6 +142,11 @@ handle!(
     /// A track published by a participant (one m-line of its offer).
     TrackId
 );
+handle!(
+    /// The person behind one or more participants (a WHIP publisher and a WHEP viewer of the
+    /// same browser tab): the router never feeds a person's own tracks back to them.
+    PersonId
+);
 
 /// The kind of media an m-line or a track carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

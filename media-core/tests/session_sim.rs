@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use media_core::ids::{MediaKind, Mid};
+use media_core::ids::{MediaKind, Mid, PersonId};
 use media_core::session::{ParticipantOptions, SessionConfig, SessionEvent};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -589,4 +589,46 @@ fn an_empty_slot_is_reported_once_not_at_every_join() {
     sim.remove(publisher);
     sim.run_for(200 * MS);
     assert_eq!(empties_of_first(&sim), reported + 2, "{:?}", sim.events);
+}
+
+#[test]
+fn a_persons_own_tracks_never_fill_their_own_slots() {
+    let mut sim = Sim::new(13);
+    let me = Some(PersonId(7));
+    let own_publisher = sim.add_client("my publisher", true);
+    sim.connect(
+        own_publisher,
+        ParticipantOptions {
+            person: me,
+            ..ParticipantOptions::default()
+        },
+    );
+    let own_viewer = sim.add_client("my viewer", false);
+    sim.connect(
+        own_viewer,
+        ParticipantOptions {
+            person: me,
+            ..ParticipantOptions::default()
+        },
+    );
+    for _ in 0..20 {
+        sim.send_rtp(own_publisher, AUDIO);
+        sim.run_for(20 * MS);
+    }
+    assert!(
+        received(&sim, own_viewer, "0").is_empty(),
+        "my own audio came back to me"
+    );
+
+    // Someone else's audio fills the slot at once.
+    let other = sim.join("someone else", true);
+    for _ in 0..20 {
+        sim.send_rtp(other, AUDIO);
+        sim.run_for(20 * MS);
+    }
+    sim.run_for(100 * MS);
+    let packets = received(&sim, own_viewer, "0");
+    assert_eq!(packets.len(), 20);
+    let tag = sim.clients[other].streams[AUDIO].tag;
+    assert!(packets.iter().all(|p| p.payload[0] == tag));
 }

@@ -312,11 +312,18 @@ impl ScopedTx {
 /// Listed by hand rather than with `sqlx::migrate!`, whose proc-macro crate would build
 /// SQLite and the PostgreSQL driver a second time for the host; a unit test checks that
 /// this list and the directory agree.
-pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/0001_initial.sql"),
-)];
+pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "customers_invites_unlock",
+        include_str!("../../migrations/0002_customers_invites_unlock.sql"),
+    ),
+];
 
 /// The future type sqlx's [`MigrationSource`] returns.
 type BoxFuture<'s, T> = Pin<Box<dyn Future<Output = T> + Send + 's>>;

@@ -7,8 +7,8 @@ use sqlx::Row;
 
 use super::error::{classify, Conflict, StoreError};
 use super::model::{
-    normalise_email, normalise_tenant_name, unix_now, LoginUser, Role, SupportSession, Tenant,
-    TenantId, TenantSettings, TokenOwner, UserId,
+    normalise_email, normalise_tenant_name, unix_now, CustomerTokenOwner, LoginUser, Role,
+    SupportSession, Tenant, TenantId, TenantSettings, TokenOwner, UserId,
 };
 use super::Store;
 use crate::auth::token::TokenHash;
@@ -116,7 +116,7 @@ impl Store {
         let email = normalise_email(email)?;
         let row = sqlx::query(
             "SELECT u.id, u.tenant_id, u.role, u.password_hash, u.totp_secret, \
-             u.totp_last_step, u.recovery_code_hashes, u.disabled, \
+             u.totp_last_step, u.recovery_code_hashes, u.disabled, u.lock_cleared_at, \
              t.subscription_ended_at, t.settings \
              FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.email = $1",
         )
@@ -147,6 +147,45 @@ impl Store {
         .fetch_optional(self.db.global_read())
         .await?;
         row.as_ref().map(TokenOwner::from_row).transpose()
+    }
+
+    /// The session and tenant of the customer token with digest `hash`, if it is live at
+    /// `now`: not expired, not revoked, its tenant's subscription running. The session may
+    /// have ended since; the caller checks its state.
+    pub async fn find_customer_token(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<CustomerTokenOwner>, StoreError> {
+        let row = sqlx::query(
+            "SELECT c.session_id, c.tenant_id, c.expires_at \
+             FROM customer_tokens c JOIN tenants t ON t.id = c.tenant_id \
+             WHERE c.token_hash = $1 AND c.revoked_at IS NULL AND c.expires_at > $2 \
+             AND (t.subscription_ended_at IS NULL OR t.subscription_ended_at > $2)",
+        )
+        .bind(hash.to_hex())
+        .bind(now)
+        .fetch_optional(self.db.global_read())
+        .await?;
+        row.as_ref().map(CustomerTokenOwner::from_row).transpose()
+    }
+
+    /// Lifts the sign-in lock of the user with `email` as of now (the operator's
+    /// `sightline user unlock`): the daemon disregards failures before this moment. The
+    /// lock itself lives in the daemon's memory, so this records the moment for it to read.
+    /// NotFound if no user has the email.
+    pub async fn clear_lock(&self, email: &str) -> Result<UserId, StoreError> {
+        let email = normalise_email(email)?;
+        let mut tx = self.db.global_write().await?;
+        let row =
+            sqlx::query("UPDATE users SET lock_cleared_at = $2 WHERE email = $1 RETURNING id")
+                .bind(&email)
+                .bind(unix_now())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::not_found("user"))?;
+        tx.commit().await?;
+        UserId::from_row(&row, "id")
     }
 
     /// Revokes the bearer token with digest `hash` (sign-out). Revoking it again is not an

@@ -43,8 +43,9 @@ use std::path::Path;
 
 pub use error::{Conflict, StoreError};
 pub use model::{
-    normalise_email, LoginUser, NewSupportSession, Role, SessionFilter, SessionId, SessionState,
-    SupportSession, Tenant, TenantId, TenantSettings, TokenOwner, User, UserId,
+    normalise_email, CustomerTokenOwner, LoginUser, NewSupportSession, Role, SessionFilter,
+    SessionId, SessionState, SupportSession, Tenant, TenantId, TenantSettings, TokenOwner, User,
+    UserId,
 };
 pub use scope::TenantScope;
 pub use sessions::Sessions;

@@ -257,6 +257,9 @@ pub struct LoginUser {
     pub tenant_subscription_ended_at: Option<i64>,
     /// The tenant's settings (whether a second factor is required).
     pub tenant_settings: TenantSettings,
+    /// When the operator last lifted a sign-in lock of this user: failures before it
+    /// no longer count.
+    pub lock_cleared_at: Option<i64>,
 }
 
 impl LoginUser {
@@ -283,6 +286,7 @@ impl LoginUser {
             disabled: row.try_get("disabled")?,
             tenant_subscription_ended_at: row.try_get("subscription_ended_at")?,
             tenant_settings: TenantSettings::from_row(row)?,
+            lock_cleared_at: row.try_get("lock_cleared_at")?,
         })
     }
 }
@@ -319,6 +323,27 @@ impl TokenOwner {
             user_id: UserId::from_row(row, "user_id")?,
             tenant_id: TenantId::from_row(row, "tenant_id")?,
             role: Role::from_row(row)?,
+            expires_at: row.try_get("expires_at")?,
+        })
+    }
+}
+
+/// Who a live customer token belongs to: one session of one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerTokenOwner {
+    /// The one session the token is for.
+    pub session_id: SessionId,
+    /// The session's tenant.
+    pub tenant_id: TenantId,
+    /// When the token stops working.
+    pub expires_at: i64,
+}
+
+impl CustomerTokenOwner {
+    pub(super) fn from_row(row: &DbRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            session_id: SessionId::from_row(row, "session_id")?,
+            tenant_id: TenantId::from_row(row, "tenant_id")?,
             expires_at: row.try_get("expires_at")?,
         })
     }

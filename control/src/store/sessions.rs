@@ -8,6 +8,8 @@
 use super::db::{tenant_sql, Db, ScopedQuery, ScopedRead, ScopedTx};
 use super::error::{classify, Conflict, StoreError};
 use super::global::session_columns;
+use crate::auth::token::TokenHash;
+
 use super::model::{
     check_optional_text, unix_now, NewSupportSession, SessionFilter, SessionId, SessionState,
     SupportSession, TenantId,
@@ -116,6 +118,59 @@ impl<'a> Sessions<'a> {
             .bind(session.to_string())
             .bind(now);
         self.update_one(tx, query, session).await
+    }
+
+    /// The customer joins with a PIN or join link at `now`: in one transaction the session
+    /// becomes active (as [`Sessions::mark_joined`]) and the customer's bearer token, whose
+    /// digest is `token`, is recorded until `token_expires_at`. Conflict if the session can
+    /// no longer be joined; nothing is written then.
+    pub async fn join_customer(
+        &self,
+        session: SessionId,
+        token: &TokenHash,
+        token_expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let joined = tx
+            .query(tenant_sql!(
+                "UPDATE support_sessions SET joined_at = $3, state = 'active' \
+                 WHERE tenant_id = $1 AND id = $2 AND state = 'waiting' \
+                 AND joined_at IS NULL AND key_expires_at > $3"
+            ))
+            .bind(session.to_string())
+            .bind(now);
+        if tx.execute(joined).await? != 1 {
+            return Err(StoreError::Conflict(Conflict::SessionState));
+        }
+        let insert = tx
+            .query(tenant_sql!(
+                "INSERT INTO customer_tokens (tenant_id, token_hash, session_id, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4, $5)"
+            ))
+            .bind(token.to_hex())
+            .bind(session.to_string())
+            .bind(now)
+            .bind(token_expires_at);
+        tx.execute(insert)
+            .await
+            .map_err(|e| classify(e, &[("customer_tokens", Conflict::Token)], "session"))?;
+        tx.commit().await
+    }
+
+    /// Revokes every customer token of `session` (it ended); returns how many.
+    pub async fn revoke_customer_tokens(&self, session: SessionId) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let query = tx
+            .query(tenant_sql!(
+                "UPDATE customer_tokens SET revoked_at = $3 \
+                 WHERE tenant_id = $1 AND session_id = $2 AND revoked_at IS NULL"
+            ))
+            .bind(session.to_string())
+            .bind(unix_now());
+        let revoked = tx.execute(query).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 
     /// Moves a joined session between active and held. Invalid for any other target

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use crate::demux::{classify, PacketKind};
 use crate::dtls::DtlsCert;
 use crate::ice::{self, IceCredentials};
-use crate::ids::{MediaKind, Mid, ParticipantId, SessionId, TrackId};
+use crate::ids::{MediaKind, Mid, ParticipantId, PersonId, SessionId, TrackId};
 use crate::output::TxQueue;
 use crate::sdp::{self, Candidate, SdpError};
 
@@ -69,6 +69,9 @@ pub struct ParticipantOptions {
     pub audio_gate_open: bool,
     /// Whether the gates of this participant's video tracks start open.
     pub video_gate_open: bool,
+    /// The person this participant belongs to: no slot of a participant is filled with a
+    /// track of another participant of the same person. `None` is a person of its own.
+    pub person: Option<PersonId>,
 }
 
 impl Default for ParticipantOptions {
@@ -76,6 +79,7 @@ impl Default for ParticipantOptions {
         ParticipantOptions {
             audio_gate_open: true,
             video_gate_open: true,
+            person: None,
         }
     }
 }

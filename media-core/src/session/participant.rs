@@ -11,7 +11,7 @@ use super::{ParticipantOptions, ParticipantStats, SessionConfig, SessionEvent, T
 use crate::dtls::{DtlsCert, DtlsEvent, DtlsTransport};
 use crate::feedback::{TwccReceiver, TwccSendLog};
 use crate::ice::{IceAgent, IceCredentials};
-use crate::ids::{ExtId, ParticipantId, Ssrc, TrackId, TwccSeq};
+use crate::ids::{ExtId, ParticipantId, PersonId, Ssrc, TrackId, TwccSeq};
 use crate::output::TxQueue;
 use crate::sdp::{self, AnswerOptions, Candidate, CodecConfig, ExtensionUri, Offer, OfferedMedia};
 use crate::srtp::{SrtpKeys, SrtpSession};
@@ -42,6 +42,8 @@ pub enum ConnectionState {
 /// One participant of a session.
 pub(super) struct Participant {
     pub(super) id: ParticipantId,
+    /// The person it belongs to, if the control plane said.
+    pub(super) person: Option<PersonId>,
     ice: IceAgent,
     local_ufrag: Vec<u8>,
     dtls: DtlsTransport,
@@ -131,6 +133,7 @@ impl Participant {
         let remote_ufrag = offer.ice_ufrag.clone();
         let fingerprint = offer.fingerprint.clone();
         let participant = Participant {
+            person: options.person,
             id,
             local_ufrag: credentials.ufrag.as_bytes().to_vec(),
             ice: IceAgent::new(credentials, remote_ufrag, config.consent_timeout, now),

@@ -339,9 +339,10 @@ impl Session {
                 .iter()
                 .any(|s| s.source == Some(id))
         };
+        let person = self.participants[pi].person;
         let mut kind_seen = false;
         for (tp, p) in self.participants.iter().enumerate() {
-            if tp == pi {
+            if tp == pi || (person.is_some() && p.person == person) {
                 continue;
             }
             for (ti, t) in p.tracks.iter().enumerate() {

@@ -1,0 +1,1 @@
+//! Placeholder: CORS for the configured web-tier origins.

@@ -1,0 +1,5 @@
+//! Placeholder: support sessions with media participants in this process.
+
+/// The live sessions of this process.
+#[derive(Debug, Default)]
+pub struct LiveSessions {}
