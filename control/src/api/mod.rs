@@ -18,6 +18,7 @@
 //!
 //! The API contract (paths, fields, error codes) is described in `docs/openapi.yaml`.
 
+pub mod access;
 pub mod accounts;
 pub mod caller;
 pub mod cors;
@@ -174,6 +175,53 @@ impl App {
     }
 }
 
+/// Starts the API's background work on the current tokio runtime: the pump of media
+/// engine events into the live sessions, and the periodic clean-up of expired keys and
+/// tokens. Call it once, after [`App::new`].
+pub fn spawn_background(app: &Arc<App>) {
+    live::spawn_background(app);
+}
+
+/// Ends every live session with `reason` (after a SIGTERM's drain time), so that their
+/// participants are told and the store records the end.
+pub async fn end_all_sessions(app: &Arc<App>, reason: &str) {
+    live::end_all(app, reason).await;
+}
+
+/// A Unix time as an RFC 3339 UTC timestamp (`2026-12-03T16:45:00Z`), the form every
+/// time in the API takes.
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (the era-based method:
+/// 400-year eras of 146 097 days, years starting in March so leap days come last).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let shifted = days + 719_468;
+    let era = shifted.div_euclid(146_097);
+    let day_of_era = shifted.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month as u32, day as u32)
+}
+
 /// What the HTTPS server serves: the [`router`] behind the CORS layer.
 pub fn handler(app: &Arc<App>) -> impl Handler {
     router(app)
@@ -186,4 +234,18 @@ pub fn router(app: &Arc<App>) -> Router {
     let router = sessions::routes(router, app);
     let router = media::routes(router, app);
     events::routes(router, app)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        // 2000-02-29 (a leap day of a century divisible by 400) 12:34:56 UTC.
+        assert_eq!(rfc3339(951_827_696), "2000-02-29T12:34:56Z");
+        assert_eq!(rfc3339(1_798_761_599), "2026-12-31T23:59:59Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
 }

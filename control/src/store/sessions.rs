@@ -12,7 +12,7 @@ use crate::auth::token::TokenHash;
 
 use super::model::{
     check_optional_text, unix_now, NewSupportSession, SessionFilter, SessionId, SessionState,
-    SupportSession, TenantId,
+    SupportSession, TenantId, UserId,
 };
 
 /// The support sessions of one tenant; made by [`super::TenantScope::sessions`].
@@ -171,6 +171,80 @@ impl<'a> Sessions<'a> {
         let revoked = tx.execute(query).await?;
         tx.commit().await?;
         Ok(revoked)
+    }
+
+    /// Records that `agent` (a user of this tenant) may watch `session`, invited by `by`.
+    /// Inviting twice is not an error. NotFound if the session or agent is not this
+    /// tenant's; Conflict if the session ended.
+    pub async fn invite(
+        &self,
+        session: SessionId,
+        agent: UserId,
+        by: UserId,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let open = tx
+            .query(tenant_sql!(
+                "SELECT state FROM support_sessions WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(session.to_string());
+        let Some(row) = tx.fetch_optional(open).await? else {
+            return Err(StoreError::not_found("session"));
+        };
+        let state: String = sqlx::Row::try_get(&row, "state")?;
+        if state == SessionState::Ended.as_str() {
+            return Err(StoreError::Conflict(Conflict::SessionState));
+        }
+        let insert = tx
+            .query(tenant_sql!(
+                "INSERT INTO session_invites (tenant_id, session_id, agent_id, invited_by, \
+                 created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+            ))
+            .bind(session.to_string())
+            .bind(agent.to_string())
+            .bind(by.to_string())
+            .bind(unix_now());
+        tx.execute(insert)
+            .await
+            .map_err(|e| classify(e, &[], "user"))?;
+        tx.commit().await
+    }
+
+    /// The agents invited to watch `session`.
+    pub async fn invited(&self, session: SessionId) -> Result<Vec<UserId>, StoreError> {
+        let read = self.read();
+        let query = read
+            .query(tenant_sql!(
+                "SELECT agent_id FROM session_invites WHERE tenant_id = $1 AND session_id = $2 \
+                 ORDER BY created_at"
+            ))
+            .bind(session.to_string());
+        let rows = read.fetch_all(query).await?;
+        rows.iter()
+            .map(|row| UserId::from_row(row, "agent_id"))
+            .collect()
+    }
+
+    /// Hands `session` to `agent` (a user of this tenant). NotFound if either is not this
+    /// tenant's; Conflict if the session ended.
+    pub async fn set_agent(&self, session: SessionId, agent: UserId) -> Result<(), StoreError> {
+        let mut tx = self.write().await?;
+        let user = tx
+            .query(tenant_sql!(
+                "SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(agent.to_string());
+        if tx.fetch_optional(user).await?.is_none() {
+            return Err(StoreError::not_found("user"));
+        }
+        let query = tx
+            .query(tenant_sql!(
+                "UPDATE support_sessions SET agent_id = $3 \
+                 WHERE tenant_id = $1 AND id = $2 AND state <> 'ended'"
+            ))
+            .bind(session.to_string())
+            .bind(agent.to_string());
+        self.update_one(tx, query, session).await
     }
 
     /// Moves a joined session between active and held. Invalid for any other target

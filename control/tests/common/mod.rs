@@ -74,6 +74,7 @@ impl TestDaemon {
         configure(&mut config);
         let clock = Clock::system();
         let app = App::new(store, engine, config, clock.clone());
+        api::spawn_background(&app);
 
         let trial = load_or_generate(dir.path()).unwrap();
         let tls = server_config(trial.cert_pem.as_bytes(), trial.key_pem.as_bytes()).unwrap();
