@@ -95,6 +95,7 @@ pub async fn identify(app: &App, token: &str) -> Result<Caller, Problem> {
     let hash = TokenHash::of(token);
     let now = app.clock.unix_now();
     if let Some(owner) = app.store.find_token(&hash, now).await.map_err(internal)? {
+        super::accounts::refuse_pending_enrolment(app, &owner).await?;
         return Ok(Caller::Staff(Staff {
             user: owner.user_id,
             tenant: owner.tenant_id,

@@ -323,6 +323,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "customers_invites_unlock",
         include_str!("../../migrations/0002_customers_invites_unlock.sql"),
     ),
+    (
+        3,
+        "totp_enrolment",
+        include_str!("../../migrations/0003_totp_enrolment.sql"),
+    ),
 ];
 
 /// The future type sqlx's [`MigrationSource`] returns.

@@ -4,9 +4,11 @@
 
 use super::db::{tenant_sql, Db, ScopedQuery, ScopedRead, ScopedTx};
 use super::error::{classify, Conflict, StoreError};
+use sqlx::Row;
+
 use super::model::{
     normalise_email, recovery_hashes_from_row, recovery_hashes_to_json, unix_now, Role, TenantId,
-    User, UserId,
+    TenantSettings, User, UserId,
 };
 use crate::auth::token::TokenHash;
 use crate::auth::totp::{self, TotpSecret, TotpStep};
@@ -136,13 +138,151 @@ impl<'a> Users<'a> {
         update_one(tx, query).await
     }
 
+    /// Starts an authenticator enrolment: keeps `secret` as pending until
+    /// [`Users::confirm_totp`]. A pending secret of an earlier enrolment is replaced.
+    pub async fn set_pending_totp(
+        &self,
+        user: UserId,
+        secret: &TotpSecret,
+    ) -> Result<(), StoreError> {
+        let tx = self.write().await?;
+        let query = tx
+            .query(tenant_sql!(
+                "UPDATE users SET totp_pending_secret = $3 WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(user.to_string())
+            .bind(secret.as_bytes().to_vec());
+        update_one(tx, query).await
+    }
+
+    /// The secret of the user's unconfirmed enrolment, if one is pending.
+    pub async fn pending_totp(&self, user: UserId) -> Result<Option<TotpSecret>, StoreError> {
+        let read = self.read();
+        let query = read
+            .query(tenant_sql!(
+                "SELECT totp_pending_secret FROM users WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(user.to_string());
+        let row = read
+            .fetch_optional(query)
+            .await?
+            .ok_or(StoreError::not_found("user"))?;
+        let bytes: Option<Vec<u8>> = row.try_get("totp_pending_secret")?;
+        bytes
+            .map(|b| TotpSecret::from_bytes(&b).map_err(|_| StoreError::Corrupt("TOTP secret")))
+            .transpose()
+    }
+
+    /// Makes the pending secret the user's authenticator, with `step` (the step of the code
+    /// that confirmed it) as the last accepted one and fresh recovery codes. NotFound if
+    /// the pending secret is no longer `secret` (a newer enrolment replaced it).
+    pub async fn confirm_totp(
+        &self,
+        user: UserId,
+        secret: &TotpSecret,
+        step: TotpStep,
+        recovery_code_hashes: &[TokenHash],
+    ) -> Result<(), StoreError> {
+        let step =
+            i64::try_from(step.0).map_err(|_| StoreError::invalid("TOTP step", "too large"))?;
+        let hashes = recovery_hashes_to_json(recovery_code_hashes)?;
+
+        let tx = self.write().await?;
+        let query = tx
+            .query(tenant_sql!(
+                "UPDATE users SET totp_secret = totp_pending_secret, \
+                 totp_pending_secret = NULL, totp_last_step = $4, recovery_code_hashes = $5 \
+                 WHERE tenant_id = $1 AND id = $2 AND totp_pending_secret = $3"
+            ))
+            .bind(user.to_string())
+            .bind(secret.as_bytes().to_vec())
+            .bind(step)
+            .bind(hashes);
+        update_one(tx, query).await
+    }
+
+    /// Replaces the user's recovery codes with fresh ones; the old ones stop working.
+    pub async fn set_recovery_codes(
+        &self,
+        user: UserId,
+        recovery_code_hashes: &[TokenHash],
+    ) -> Result<(), StoreError> {
+        let hashes = recovery_hashes_to_json(recovery_code_hashes)?;
+
+        let tx = self.write().await?;
+        let query = tx
+            .query(tenant_sql!(
+                "UPDATE users SET recovery_code_hashes = $3 WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(user.to_string())
+            .bind(hashes);
+        update_one(tx, query).await
+    }
+
+    /// Whether the user must enrol an authenticator before doing anything else: the tenant
+    /// requires a second factor and the user has none.
+    pub async fn totp_enrolment_pending(&self, user: UserId) -> Result<bool, StoreError> {
+        let read = self.read();
+        let query = read
+            .query(tenant_sql!(
+                "SELECT u.totp_secret, t.settings FROM users u \
+                 JOIN tenants t ON t.id = u.tenant_id WHERE u.tenant_id = $1 AND u.id = $2"
+            ))
+            .bind(user.to_string());
+        let row = read
+            .fetch_optional(query)
+            .await?
+            .ok_or(StoreError::not_found("user"))?;
+        let secret: Option<Vec<u8>> = row.try_get("totp_secret")?;
+        let settings = TenantSettings::from_row(&row)?;
+        Ok(settings.require_2fa && secret.is_none())
+    }
+
+    /// Changes a user's role and whether it is disabled (`None` keeps the value), unless
+    /// the tenant would be left without an enabled administrator: then nothing changes and
+    /// the result is `false`. The check and the change are one transaction.
+    pub async fn update_role_and_disabled(
+        &self,
+        user: UserId,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write().await?;
+        let query = tx
+            .query(tenant_sql!(
+                "UPDATE users SET role = COALESCE($3, role), disabled = COALESCE($4, disabled) \
+                 WHERE tenant_id = $1 AND id = $2"
+            ))
+            .bind(user.to_string())
+            .bind(role.map(|r| r.as_str().to_owned()))
+            .bind(disabled);
+        if tx.execute(query).await? == 0 {
+            return Err(StoreError::not_found("user"));
+        }
+
+        let query = tx.query(tenant_sql!(
+            "SELECT COUNT(*) AS admins FROM users \
+             WHERE tenant_id = $1 AND role = 'admin' AND NOT disabled"
+        ));
+        let admins: i64 = match tx.fetch_optional(query).await? {
+            Some(row) => row.try_get("admins")?,
+            None => 0,
+        };
+        if admins == 0 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Removes the authenticator and the recovery codes.
     pub async fn clear_totp(&self, user: UserId) -> Result<(), StoreError> {
         let tx = self.write().await?;
         let query = tx
             .query(tenant_sql!(
                 "UPDATE users SET totp_secret = NULL, totp_last_step = NULL, \
-                 recovery_code_hashes = '[]' WHERE tenant_id = $1 AND id = $2"
+                 totp_pending_secret = NULL, recovery_code_hashes = '[]' \
+                 WHERE tenant_id = $1 AND id = $2"
             ))
             .bind(user.to_string());
         update_one(tx, query).await
