@@ -541,6 +541,16 @@ async fn recovery_codes_renewed_and_totp_disabled() {
 
     daemon.clock.skip_ahead(Duration::from_secs(30));
     let code = totp_code(&secret, daemon.clock.unix_now());
+    let wrong_code = if code == "000000" { "111111" } else { "000000" };
+    let body = json!({"password": PASSWORD, "code": wrong_code});
+    let refused = post(&daemon, "/v1/auth/totp/disable", &agent, body).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.error(), "invalid_credentials");
+    let failed = metric(&daemon.app.metrics.logins_failed);
+    assert_eq!(
+        failed, 3,
+        "wrong password, stale recovery code, wrong disable code"
+    );
     let body = json!({"password": PASSWORD, "code": code});
     let disabled = post(&daemon, "/v1/auth/totp/disable", &agent, body).await;
     assert_eq!(

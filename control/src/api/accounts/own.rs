@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::login::SecondFactor;
+use super::login::{record_failure, SecondFactor};
 use super::{confirm_password, enrolling_staff, new_password_hash, no_content};
 use crate::api::caller::staff;
 use crate::api::App;
@@ -202,6 +202,9 @@ async fn totp_disable(app: Arc<App>, request: Request) -> HandlerResult {
         last_step: login.totp_last_step,
     };
     if !second.accepts(&app, &body.code).await? {
+        // Counted like a failed sign-in, so that codes cannot be guessed here unhindered.
+        let user = scope.users().get(caller.user).await?;
+        record_failure(&app, &user.email);
         return Err(Problem::forbidden("invalid_credentials").with_detail("The code is wrong."));
     }
     scope.users().clear_totp(caller.user).await?;
