@@ -197,7 +197,7 @@ impl Problem {
 
     /// 429: the client sent too many requests; it may try again after `retry_after`.
     pub fn too_many_requests(retry_after: Duration) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited").with_retry_after(retry_after)
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests").with_retry_after(retry_after)
     }
 
     /// 500: our own fault; the detail stays generic and the cause goes to the log.

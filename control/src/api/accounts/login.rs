@@ -88,8 +88,7 @@ fn throttle_source(app: &App, request: &Request) -> Result<(), Problem> {
     Metrics::bump(&app.metrics.throttled);
     tracing::warn!(target: "security", source = %peer.ip(), "sign-in attempts throttled");
     Err(
-        Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
-            .with_retry_after(throttled.retry_after)
+        Problem::too_many_requests(throttled.retry_after)
             .with_detail("Too many sign-in attempts from this address: wait for Retry-After."),
     )
 }
