@@ -259,57 +259,36 @@ impl Config {
     pub fn resolve(settings: Settings) -> Result<Config, ConfigError> {
         let mut errors = Vec::new();
         let listen = settings.listen.unwrap_or(DEFAULT_LISTEN);
-        let tls = tls_source(&settings, &mut errors);
-        let public_url = public_url(settings.public_url.as_deref(), listen, &mut errors);
-        let cors_origins = settings.cors_origins.clone().unwrap_or_default();
-        for origin in &cors_origins {
-            if let Err(reason) = check_origin(origin) {
-                errors.push(format!("cors_origins: {origin:?} {reason}"));
-            }
-        }
-        let limits = limits(&settings, &mut errors);
-        let engine = engine(&settings, &mut errors);
-        let metrics_listen = metrics_listen(settings.metrics_listen.as_deref(), &mut errors);
-        let log_filter = settings
-            .log_filter
-            .clone()
-            .unwrap_or_else(|| "info".to_owned());
-        if let Err(error) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
-            errors.push(format!("log_filter: {error}"));
-        }
-        let password_params = password_params(&settings, &mut errors);
-        let secs = |value: Option<u64>, default: u64| Duration::from_secs(value.unwrap_or(default));
-        let defaults = ApiConfig::default();
-        if !errors.is_empty() {
-            return Err(ConfigError::Invalid(errors));
-        }
+        let api = ApiConfig::default();
+        let secs =
+            |value: Option<u64>, default: Duration| value.map_or(default, Duration::from_secs);
 
-        Ok(Config {
+        let config = Config {
             data_dir: settings
                 .data_dir
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+                .clone()
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             listen,
-            tls,
-            public_url,
-            cors_origins,
-            limits,
-            engine,
-            metrics_listen,
+            tls: tls_source(&settings, &mut errors),
+            public_url: public_url(settings.public_url.as_deref(), listen, &mut errors),
+            cors_origins: cors_origins(&settings, &mut errors),
+            limits: limits(&settings, &mut errors),
+            engine: engine(&settings, &mut errors),
+            metrics_listen: metrics_listen(settings.metrics_listen.as_deref(), &mut errors),
             log_format: settings.log_format.unwrap_or_default(),
-            log_filter,
-            grace_period: secs(settings.grace_period_secs, defaults.grace_period.as_secs()),
-            drain: secs(settings.drain_secs, DEFAULT_DRAIN_SECS),
-            drain_notice: secs(settings.drain_notice_secs, 0),
-            staff_token_ttl: secs(
-                settings.staff_token_ttl_secs,
-                defaults.staff_token_ttl.as_secs(),
-            ),
-            customer_token_ttl: secs(
-                settings.customer_token_ttl_secs,
-                defaults.customer_token_ttl.as_secs(),
-            ),
-            password_params,
-        })
+            log_filter: log_filter(&settings, &mut errors),
+            grace_period: secs(settings.grace_period_secs, api.grace_period),
+            drain: secs(settings.drain_secs, Duration::from_secs(DEFAULT_DRAIN_SECS)),
+            drain_notice: secs(settings.drain_notice_secs, Duration::ZERO),
+            staff_token_ttl: secs(settings.staff_token_ttl_secs, api.staff_token_ttl),
+            customer_token_ttl: secs(settings.customer_token_ttl_secs, api.customer_token_ttl),
+            password_params: password_params(&settings, &mut errors),
+        };
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid(errors))
+        }
     }
 
     /// Reads the file (if any) under the command-line settings, then [`Config::resolve`]s.
@@ -372,6 +351,12 @@ impl Config {
         }
     }
 
+    /// Where the metrics are served, or `off`.
+    pub fn metrics_summary(&self) -> String {
+        self.metrics_listen
+            .map_or_else(|| "off".to_owned(), |addr| format!("http://{addr}/metrics"))
+    }
+
     /// A few lines saying what the daemon will do; no secrets (key contents never appear).
     pub fn summary(&self) -> String {
         let tls = match &self.tls {
@@ -380,9 +365,7 @@ impl Config {
                 format!("certificate {}, key {}", cert.display(), key.display())
             }
         };
-        let metrics = self
-            .metrics_listen
-            .map_or_else(|| "off".to_owned(), |addr| format!("http://{addr}/metrics"));
+        let metrics = self.metrics_summary();
         format!(
             "data directory: {}\nHTTPS: {} ({tls})\npublic URL: {}\nCORS origins: {}\n\
              media: {} ports {}-{}\nmetrics: {metrics}\nlog: {:?} {}",
@@ -467,6 +450,27 @@ fn check_origin(origin: &str) -> Result<(), &'static str> {
         return Err("must be scheme://host[:port] with no path, user or trailing slash");
     }
     Ok(())
+}
+
+fn cors_origins(settings: &Settings, errors: &mut Vec<String>) -> Vec<String> {
+    let origins = settings.cors_origins.clone().unwrap_or_default();
+    for origin in &origins {
+        if let Err(reason) = check_origin(origin) {
+            errors.push(format!("cors_origins: {origin:?} {reason}"));
+        }
+    }
+    origins
+}
+
+fn log_filter(settings: &Settings, errors: &mut Vec<String>) -> String {
+    let filter = settings
+        .log_filter
+        .clone()
+        .unwrap_or_else(|| "info".to_owned());
+    if let Err(error) = tracing_subscriber::EnvFilter::try_new(&filter) {
+        errors.push(format!("log_filter: {error}"));
+    }
+    filter
 }
 
 fn limits(settings: &Settings, errors: &mut Vec<String>) -> Limits {

@@ -31,7 +31,7 @@ use tokio::time::sleep;
 
 use crate::api::{self, App, Clock, Metrics};
 use crate::config::{read_tls_files, Config, ConfigError, LogFormat, TlsSource};
-use crate::http::{load_or_generate, server_config, Server, ServerError};
+use crate::http::{load_or_generate, server_config, Server, ServerError, ShutdownSummary};
 use crate::store::{Store, StoreError};
 
 /// How often the drain checks whether the live sessions are gone.
@@ -109,27 +109,11 @@ async fn run(config: Config) -> Result<(), DaemonError> {
     let app = App::new(store, engine, config.api_config(), Clock::system());
     api::spawn_background(&app);
     let mut signals = Signals::install().map_err(DaemonError::Process)?;
-
-    let server = Server::bind(
-        config.listen,
-        Arc::new(tls),
-        config.limits.clone(),
-        api::handler(&app),
-    )
-    .await?;
-    let https_addr = server.local_addr().map_err(DaemonError::Process)?;
-    let (stop_https, https_stopped) = oneshot::channel::<()>();
-    let https = tokio::spawn(server.run(async {
-        let _ = https_stopped.await;
-    }));
-    let metrics = match config.metrics_listen {
-        Some(addr) => Some(MetricsListener::start(addr, Arc::clone(&app)).await?),
-        None => None,
-    };
+    let listeners = Listeners::start(&config, &app, tls).await?;
 
     app.readiness.set_ready(true);
-    tracing::info!(target: "daemon", https = %https_addr, public_url = %config.public_url,
-        metrics = ?config.metrics_listen, "sightline is ready");
+    tracing::info!(target: "daemon", https = %listeners.https_addr,
+        public_url = %config.public_url, metrics = %config.metrics_summary(), "sightline is ready");
 
     let first = signals.recv().await;
     tracing::info!(target: "daemon", signal = first, "shutting down: draining sessions");
@@ -140,16 +124,56 @@ async fn run(config: Config) -> Result<(), DaemonError> {
     });
 
     drain(&app, &config).await;
-    let _ = stop_https.send(());
-    if let Ok(summary) = https.await {
-        tracing::info!(target: "daemon", aborted = summary.aborted, "HTTPS listener closed");
-    }
-    if let Some(metrics) = metrics {
-        metrics.stop().await;
-    }
+    listeners.stop().await;
     close_store(app).await;
     tracing::info!(target: "daemon", "stopped");
     Ok(())
+}
+
+/// The HTTPS server's task and the metrics listener.
+struct Listeners {
+    https_addr: SocketAddr,
+    stop_https: oneshot::Sender<()>,
+    https: JoinHandle<ShutdownSummary>,
+    metrics: Option<MetricsListener>,
+}
+
+impl Listeners {
+    /// Binds both listeners (a bind failure stops the start) and serves in tasks.
+    async fn start(
+        config: &Config,
+        app: &Arc<App>,
+        tls: rustls::ServerConfig,
+    ) -> Result<Listeners, DaemonError> {
+        let limits = config.limits.clone();
+        let server = Server::bind(config.listen, Arc::new(tls), limits, api::handler(app)).await?;
+        let https_addr = server.local_addr().map_err(DaemonError::Process)?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(MetricsListener::start(addr, Arc::clone(app)).await?),
+            None => None,
+        };
+        let (stop_https, https_stopped) = oneshot::channel::<()>();
+        let https = tokio::spawn(server.run(async {
+            let _ = https_stopped.await;
+        }));
+        Ok(Listeners {
+            https_addr,
+            stop_https,
+            https,
+            metrics,
+        })
+    }
+
+    /// Closes the HTTPS listener (requests in flight finish), then the metrics listener.
+    async fn stop(self) {
+        let _ = self.stop_https.send(());
+        if let Ok(summary) = self.https.await {
+            tracing::info!(target: "daemon", aborted = summary.aborted, "HTTPS listener closed");
+        }
+        if let Some(metrics) = self.metrics {
+            metrics.stop().await;
+        }
+    }
 }
 
 /// The server's TLS configuration: the operator's files, or the trial certificate.
