@@ -2,12 +2,16 @@
 //!
 //! What exists so far: the sans-IO security primitives ([`auth`]), the HTTPS transport
 //! ([`http`]: TLS configuration, a hyper server with limits, problem details, a router) and the
-//! tenant-scoped store ([`store`]: sqlx on SQLite with embedded migrations). The `sightline`
-//! binary that wires them to the media engine (the `media-core` crate) does not exist yet.
+//! tenant-scoped store ([`store`]: sqlx on SQLite with embedded migrations), the API
+//! ([`api`]), and the `sightline` binary's parts: its [`config`]uration, the [`daemon`] that
+//! serves the API beside the media engine (the `media-core` crate), and the [`cli`].
 
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod store;

@@ -1,6 +1,5 @@
-//! The `sightline` daemon (placeholder while its command line is written).
+//! The `sightline` daemon and its operator commands; see [`sightline_control::cli`].
 
-fn main() {
-    eprintln!("sightline: not built yet");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    sightline_control::cli::main()
 }
