@@ -96,10 +96,15 @@ pub struct Person {
     pub grace_until: Option<Instant>,
 }
 
+/// A person id no one in this process has.
+pub fn new_person_id() -> PersonId {
+    PersonId(NEXT_PERSON.fetch_add(1, Ordering::Relaxed))
+}
+
 impl Person {
-    fn new(role: &'static str) -> Person {
+    fn new(id: PersonId, role: &'static str) -> Person {
         Person {
-            id: PersonId(NEXT_PERSON.fetch_add(1, Ordering::Relaxed)),
+            id,
             role,
             publish: None,
             receive: None,
@@ -173,9 +178,16 @@ impl LiveSession {
         }
     }
 
-    /// The person of `key`, added with `role` if new.
-    pub fn person(&mut self, key: PersonKey, role: &'static str) -> &mut Person {
-        self.people.entry(key).or_insert_with(|| Person::new(role))
+    /// The person of `key`, added with `id` and `role` if new.
+    pub fn person(&mut self, key: PersonKey, id: PersonId, role: &'static str) -> &mut Person {
+        self.people
+            .entry(key)
+            .or_insert_with(|| Person::new(id, role))
+    }
+
+    /// The id of the person of `key`, or a fresh one for a newcomer (not added yet).
+    pub fn person_id(&self, key: PersonKey) -> PersonId {
+        self.people.get(&key).map_or_else(new_person_id, |p| p.id)
     }
 
     /// Who owns the engine participant `participant`, and which of its resources it is.

@@ -26,6 +26,7 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};
 use hyper::http::request::Parts;
 use hyper::{Method, StatusCode};
+use media_core::ids::PersonId;
 use media_core::ParticipantOptions;
 
 use super::access;
@@ -85,7 +86,7 @@ async fn negotiate(app: Arc<App>, request: Request, direction: Direction) -> Han
         .live
         .with(id, |s| {
             let consented = s.consent.camera || s.consent.microphone;
-            (s.person(key, role).id, s.gates(key), consented)
+            (s.person_id(key), s.gates(key), consented)
         })
         .ok_or_else(ended_problem)?;
     if key == PersonKey::Customer && direction == Direction::Publish && !consented {
@@ -116,7 +117,8 @@ async fn negotiate(app: Arc<App>, request: Request, direction: Direction) -> Han
         connected: false,
         tracks: answer.tracks.iter().map(|t| (t.id, t.kind)).collect(),
     };
-    install(&app, id, key, role, &resource, gates).await?;
+    let person = (key, person, role);
+    install(&app, id, person, &resource, gates).await?;
     Metrics::bump(&app.metrics.media_resources_created);
     Ok(created(id, &resource, answer.sdp))
 }
@@ -126,14 +128,13 @@ async fn negotiate(app: Arc<App>, request: Request, direction: Direction) -> Han
 async fn install(
     app: &Arc<App>,
     id: SessionId,
-    key: PersonKey,
-    role: &'static str,
+    (key, person, role): (PersonKey, PersonId, &'static str),
     resource: &Resource,
     gates: (bool, bool),
 ) -> Result<(), Problem> {
     let installed = app.live.with(id, |s| {
         let now = s.gates(key);
-        let person = s.person(key, role);
+        let person = s.person(key, person, role);
         person.grace_until = None;
         let old = person.slot(resource.direction).replace(resource.clone());
         (s.engine, old, now)
