@@ -11,14 +11,17 @@ mod support;
 #[path = "common/webrtc.rs"]
 mod webrtc;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Reply, TestDaemon};
 use hyper::header::{HeaderMap, HeaderValue, IF_MATCH};
 use hyper::Method;
 use serde_json::{json, Value};
+use sightline_control::api::events::SessionEvent;
 use sightline_control::store::SessionId;
 use support::{act, consent, detail, join, open_session, Team};
+use tokio::sync::broadcast::Receiver;
 use webrtc::{connect, drive, drive_for, offer, publisher, send_sdp, viewer, MediaKind, RtcPeer};
 
 /// Generous time for media to show up on a loaded machine.
@@ -476,8 +479,9 @@ async fn patch_follows_the_trickle_and_etag_rules() {
         .unwrap();
 
     let trickle = format!(
-        "a=ice-ufrag:{ufrag}\r\na=ice-pwd:unchangedpasswordxxxxxx\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
-         a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"
+        "a=ice-ufrag:{ufrag}\r\na=ice-pwd:unchangedpasswordxxxxxx\r\n\
+         m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n\
+         a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"
     );
     assert_eq!(
         patch(&s, &location, &s.customer, &trickle, None)
@@ -502,13 +506,32 @@ async fn patch_follows_the_trickle_and_etag_rules() {
     assert_eq!(bare.status, 428);
     let stale = patch(&s, &location, &s.customer, restart, Some("\"nope\"")).await;
     assert_eq!(stale.status, 412);
-    for tag in [etag.as_str(), "*"] {
-        let refused = patch(&s, &location, &s.customer, restart, Some(tag)).await;
-        assert_eq!(
-            (refused.status.as_u16(), refused.error()),
-            (422, "ice_restart_unsupported")
-        );
-    }
+    let restarted = patch(&s, &location, &s.customer, restart, Some(&etag)).await;
+    assert_eq!(restarted.status, 200, "{:?}", restarted.json);
+    assert_eq!(
+        restarted.header("content-type"),
+        Some("application/trickle-ice-sdpfrag")
+    );
+    let answer = std::str::from_utf8(&restarted.body).unwrap();
+    let new_ufrag = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap();
+    let new_pwd = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-pwd:"))
+        .unwrap();
+    assert!(new_ufrag.len() >= 4 && new_pwd.len() >= 22, "{answer}");
+    let new_etag = restarted.header("etag").unwrap().to_owned();
+    assert_ne!(new_etag, etag);
+    let stale = patch(&s, &location, &s.customer, &trickle, Some(&etag)).await;
+    assert_eq!(stale.status, 412, "the old ETag is stale after a restart");
+    let again = "a=ice-ufrag:again\r\na=ice-pwd:againpasswordagainpassword\r\n";
+    let restarted = patch(&s, &location, &s.customer, again, Some("*")).await;
+    assert_eq!(restarted.status, 200);
+    let bad = "a=ice-ufrag:no spaces\r\na=ice-pwd:againpasswordagainpassword\r\n";
+    let refused = patch(&s, &location, &s.customer, bad, Some("*")).await;
+    assert_eq!(refused.status, 400);
 
     let headers = HeaderMap::new();
     let wrong = s
@@ -669,5 +692,131 @@ async fn an_ended_session_takes_no_media() {
     assert_eq!(
         reply.status, 401,
         "the customer's token died with the session"
+    );
+}
+
+/// Every event published so far on `events`, as JSON.
+fn drain(events: &mut Receiver<Arc<SessionEvent>>) -> Vec<Value> {
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(serde_json::to_value(&*event).unwrap());
+    }
+    seen
+}
+
+/// Waits until an event that `pred` accepts arrives on `events`; returns every event
+/// read meanwhile, that one last.
+async fn wait_event(
+    events: &mut Receiver<Arc<SessionEvent>>,
+    pred: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let mut seen = Vec::new();
+    let found = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let event = serde_json::to_value(&*events.recv().await.unwrap()).unwrap();
+            let done = pred(&event);
+            seen.push(event);
+            if done {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(found.is_ok(), "the event never came: {seen:?}");
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_events_tell_what_happened() {
+    let s = scene().await;
+    let mut events = s.daemon.app.hub.subscribe(SessionId::parse(&s.id).unwrap());
+    consent(&s.daemon, &s.id, &s.customer, true, true).await;
+    let (mut camera, mut agent_view) = (publisher(true, true), viewer(true, true));
+    s.must("whip", &s.customer, &mut camera).await;
+    s.must("whep", &s.team.agent_token, &mut agent_view).await;
+    connect(&mut [&mut camera, &mut agent_view]);
+    let agent = json!({ "role": "agent", "user_id": s.team.agent.to_string() });
+    let filled = |e: &Value| e["type"] == "slot_filled" && e["kind"] == "video";
+    let mut seen = wait_event(&mut events, filled).await;
+    assert_eq!(
+        act(&s.daemon, &s.id, "hold", &s.team.agent_token, Value::Null).await,
+        204
+    );
+    assert_eq!(
+        act(&s.daemon, &s.id, "resume", &s.team.agent_token, Value::Null).await,
+        204
+    );
+    let other = json!({ "agent_id": s.team.other.to_string() });
+    assert_eq!(
+        act(
+            &s.daemon,
+            &s.id,
+            "invite",
+            &s.team.agent_token,
+            other.clone()
+        )
+        .await,
+        204
+    );
+    assert_eq!(
+        act(&s.daemon, &s.id, "transfer", &s.team.agent_token, other).await,
+        204
+    );
+
+    seen.extend(drain(&mut events));
+    let has = |wanted: Value| seen.contains(&wanted);
+    assert!(
+        has(json!({ "type": "consent", "camera": true, "microphone": true })),
+        "{seen:?}"
+    );
+    assert!(
+        has(json!({ "type": "joined", "who": { "role": "customer" } })),
+        "{seen:?}"
+    );
+    assert!(has(json!({ "type": "joined", "who": agent })), "{seen:?}");
+    assert!(seen
+        .iter()
+        .any(|e| e["type"] == "slot_filled" && e["who"] == agent && e["kind"] == "audio"));
+    assert!(has(json!({ "type": "hold", "by": agent })), "{seen:?}");
+    assert!(has(json!({ "type": "resumed", "by": agent })), "{seen:?}");
+    let (from, to) = (s.team.agent.to_string(), s.team.other.to_string());
+    assert!(
+        has(json!({ "type": "invited", "agent_id": to })),
+        "{seen:?}"
+    );
+    assert!(
+        has(json!({ "type": "left", "who": agent, "reason": "transferred" })),
+        "{seen:?}"
+    );
+    assert!(has(
+        json!({ "type": "transferred", "from_agent": from, "to_agent": to })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_agent_loses_its_place_after_the_grace_period() {
+    let daemon = TestDaemon::start_with_engine(
+        |c| c.grace_period = Duration::from_secs(4),
+        |e| e.session.consent_timeout = Duration::from_secs(5),
+    )
+    .await;
+    let s = scene_on(daemon).await;
+    let mut events = s.daemon.app.hub.subscribe(SessionId::parse(&s.id).unwrap());
+    let mut agent_view = viewer(true, true);
+    s.must("whep", &s.team.agent_token, &mut agent_view).await;
+    connect(&mut [&mut agent_view]);
+    drop(agent_view);
+
+    let agent = json!({ "role": "agent", "user_id": s.team.agent.to_string() });
+    let lost = json!({ "type": "left", "who": agent, "reason": "connection_lost" });
+    wait_event(&mut events, |e| *e == lost).await;
+    s.daemon.clock.skip_ahead(Duration::from_secs(5));
+    let expired = json!({ "type": "left", "who": agent, "reason": "grace_expired" });
+    wait_event(&mut events, |e| *e == expired).await;
+    let shown = detail(&s.daemon, &s.id, &s.team.agent_token).await;
+    assert_eq!(shown["participants"], json!([]));
+    assert_eq!(
+        shown["state"], "active",
+        "staff leaving does not end the session"
     );
 }

@@ -7,8 +7,9 @@
 //! the API's [`Clock`](crate::api::Clock) so that tests can skip ahead.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use media_core::ids::{MediaKind, ParticipantId, TrackId};
 use media_core::{EngineEvent, SessionEvent as EngineSessionEvent};
 use tokio::sync::mpsc;
 
@@ -22,6 +23,8 @@ use crate::store::{SessionId, SessionState, StoreError, SupportSession, TenantId
 const CLEANUP_EVERY: Duration = Duration::from_secs(10);
 /// Shortest pause between two clean-up rounds.
 const CLEANUP_AT_LEAST: Duration = Duration::from_millis(100);
+/// Engine events kept per session while they name what the API has not recorded yet.
+const MAX_ORPHANS: usize = 64;
 /// How long the event thread waits before checking whether the API still exists.
 const EVENT_POLL: Duration = Duration::from_millis(500);
 
@@ -140,65 +143,118 @@ async fn handle_engine_event(app: &Arc<App>, event: EngineEvent) {
     let Some(id) = app.live.by_engine(session) else {
         return;
     };
-    let grace = app.config.grace_period;
-    let now = app.clock.now();
-    let published = app.live.with(id, |s| match event {
-        EngineSessionEvent::Connected { participant, .. } => {
-            let (key, direction) = s.owner_of(participant)?;
-            let person = s.people.get_mut(&key)?;
-            let first = !person.connected();
-            person.grace_until = None;
-            if let Some(resource) = person.slot(direction).as_mut() {
-                resource.connected = true;
-            }
-            first.then(|| SessionEvent::Joined { who: s.who(key) })
-        }
-        EngineSessionEvent::Disconnected {
-            participant,
-            reason,
-        } => {
-            let (key, direction) = s.owner_of(participant)?;
-            tracing::info!(target: "api", session = %id, %reason, "participant dropped");
-            let person = s.people.get_mut(&key)?;
-            *person.slot(direction) = None;
-            if person.resources().next().is_some() {
-                return None;
-            }
-            person.grace_until = Some(now + grace);
-            let reason = "connection_lost".to_owned();
-            Some(SessionEvent::Left {
-                who: s.who(key),
-                reason,
-            })
+    let grace_until = app.clock.now() + app.config.grace_period;
+    let published = app.live.with(id, |s| apply(s, event, grace_until));
+    if let Some(event) = published.flatten() {
+        app.hub.publish(id, event);
+    }
+}
+
+/// Applies the events that named participants or tracks not recorded yet (the engine
+/// reports a new participant's slots while the API is still recording it). Call it after
+/// recording a resource.
+pub(crate) fn replay_orphans(app: &App, id: SessionId) {
+    let grace_until = app.clock.now() + app.config.grace_period;
+    let published = app.live.with(id, |s| {
+        let orphans = std::mem::take(&mut s.orphans);
+        orphans
+            .into_iter()
+            .filter_map(|event| apply(s, event, grace_until))
+            .collect::<Vec<_>>()
+    });
+    for event in published.unwrap_or_default() {
+        app.hub.publish(id, event);
+    }
+}
+
+/// The session event an engine event makes, if any; one about a participant or track the
+/// session does not know yet is kept for [`replay_orphans`].
+fn apply(
+    s: &mut LiveSession,
+    event: EngineSessionEvent,
+    grace_until: Instant,
+) -> Option<SessionEvent> {
+    let resolved = match &event {
+        EngineSessionEvent::Connected { participant, .. } => on_connected(s, *participant),
+        EngineSessionEvent::Disconnected { participant, .. } => {
+            // One the API removed itself (left, replaced, transferred) is not known: fine.
+            return on_disconnected(s, *participant, grace_until);
         }
         EngineSessionEvent::SlotFilled {
             participant,
             mid,
             track,
-        } => {
-            let (key, _) = s.owner_of(participant)?;
-            let kind = match s.track_kind(track)? {
-                media_core::ids::MediaKind::Audio => "audio",
-                media_core::ids::MediaKind::Video => "video",
-            };
-            let who = s.who(key);
-            let mid = mid.to_string();
-            Some(SessionEvent::SlotFilled { who, mid, kind })
-        }
+        } => on_slot_filled(s, *participant, mid.to_string(), *track),
         EngineSessionEvent::SlotEmpty {
             participant,
             mid,
             reason,
-        } => {
-            let (key, _) = s.owner_of(participant)?;
-            let who = s.who(key);
-            let mid = mid.to_string();
-            Some(SessionEvent::SlotEmpty { who, mid, reason })
+        } => on_slot_empty(s, *participant, mid.to_string(), reason.clone()),
+    };
+    if resolved.is_none() {
+        if s.orphans.len() >= MAX_ORPHANS {
+            s.orphans.remove(0);
         }
-    });
-    if let Some(event) = published.flatten() {
-        app.hub.publish(id, event);
+        s.orphans.push(event);
     }
+    resolved.flatten()
+}
+
+/// `None` when the participant is unknown; `Some(None)` when nothing is published.
+fn on_connected(s: &mut LiveSession, participant: ParticipantId) -> Option<Option<SessionEvent>> {
+    let (key, direction) = s.owner_of(participant)?;
+    let person = s.people.get_mut(&key)?;
+    let first = !person.connected();
+    person.grace_until = None;
+    if let Some(resource) = person.slot(direction).as_mut() {
+        resource.connected = true;
+    }
+    Some(first.then(|| SessionEvent::Joined { who: s.who(key) }))
+}
+
+fn on_disconnected(
+    s: &mut LiveSession,
+    participant: ParticipantId,
+    grace_until: Instant,
+) -> Option<SessionEvent> {
+    let (key, direction) = s.owner_of(participant)?;
+    let person = s.people.get_mut(&key)?;
+    *person.slot(direction) = None;
+    if person.resources().next().is_some() {
+        return None;
+    }
+    person.grace_until = Some(grace_until);
+    let reason = "connection_lost".to_owned();
+    Some(SessionEvent::Left {
+        who: s.who(key),
+        reason,
+    })
+}
+
+fn on_slot_filled(
+    s: &LiveSession,
+    participant: ParticipantId,
+    mid: String,
+    track: TrackId,
+) -> Option<Option<SessionEvent>> {
+    let (key, _) = s.owner_of(participant)?;
+    let kind = match s.track_kind(track)? {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    };
+    let who = s.who(key);
+    Some(Some(SessionEvent::SlotFilled { who, mid, kind }))
+}
+
+fn on_slot_empty(
+    s: &LiveSession,
+    participant: ParticipantId,
+    mid: String,
+    reason: String,
+) -> Option<Option<SessionEvent>> {
+    let (key, _) = s.owner_of(participant)?;
+    let who = s.who(key);
+    Some(Some(SessionEvent::SlotEmpty { who, mid, reason }))
 }
 
 /// Ends the session `id` of `tenant` for `reason`: records it (unless it had ended),

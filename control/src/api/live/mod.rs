@@ -27,7 +27,7 @@ use super::App;
 use crate::store::{SessionId, TenantId, UserId};
 
 pub(super) use background::{end_all, spawn_background};
-pub(crate) use background::{end_session, ensure_live};
+pub(crate) use background::{end_session, ensure_live, replay_orphans};
 
 /// A media engine session handle.
 pub type EngineSession = media_core::ids::SessionId;
@@ -150,6 +150,8 @@ pub struct LiveSession {
     pub key_expires_at: i64,
     /// Its people.
     pub people: HashMap<PersonKey, Person>,
+    /// Engine events about participants or tracks not recorded yet, oldest first.
+    pub(crate) orphans: Vec<media_core::SessionEvent>,
 }
 
 impl LiveSession {
@@ -164,6 +166,7 @@ impl LiveSession {
             joined: false,
             key_expires_at: 0,
             people: HashMap::new(),
+            orphans: Vec::new(),
         }
     }
 

@@ -11,10 +11,11 @@
 //! its earlier one of the same direction (a reload).
 //!
 //! `PATCH` on a resource takes trickle ICE fragments (204; the server is ICE-lite and
-//! learns the client's addresses from its checks). ICE restarts are not supported: after
-//! the `If-Match` checks RFC 9725 section 4.3.2 asks for (428 without one, 412 for a stale
-//! ETag), a restart is refused with 422 `ice_restart_unsupported`; the client makes a new
-//! resource instead. `DELETE` ends the resource. Only its owner sees it (404 otherwise).
+//! learns the client's addresses from its checks) and ICE restarts (RFC 9725 section 4.3.2:
+//! `If-Match` with the ETag or `*` is required, 428 without, 412 when stale): the engine
+//! takes new credentials while DTLS and SRTP go on, and the 200 carries our new
+//! `ice-ufrag` and `ice-pwd` and a new ETag. `DELETE` ends the resource. Only its owner
+//! sees a resource (404 for anyone else).
 
 mod sdp;
 
@@ -144,6 +145,7 @@ async fn install(
     let Some((engine, old, now)) = installed else {
         return Err(ended_problem());
     };
+    live::replay_orphans(app, id);
     if let Some(old) = old {
         let gone = old.participant;
         let _ = engine_call(app, move |e| e.leave(engine, gone)).await;
@@ -208,7 +210,7 @@ async fn owned_resource(
 /// `PATCH` a resource: trickle ICE (204); an ICE restart is refused (see the module docs).
 async fn patch(app: Arc<App>, request: Request) -> HandlerResult {
     let (parts, body) = request.into_parts();
-    let (_, _, resource) = owned_resource(&app, &parts).await?;
+    let (id, key, resource) = owned_resource(&app, &parts).await?;
     if !content_type_is(&parts, SDP_FRAGMENT) {
         return Err(Problem::unsupported_media_type(SDP_FRAGMENT));
     }
@@ -236,16 +238,61 @@ async fn patch(app: Arc<App>, request: Request) -> HandlerResult {
             "precondition_failed",
         )
         .with_detail("If-Match does not name the resource's current ETag.")),
-        _ if restart => Err(
-            Problem::unprocessable("ice_restart_unsupported").with_detail(
-                "This server does not restart ICE; DELETE the resource and POST a new offer.",
-            ),
-        ),
+        _ if restart => restart_ice(&app, id, key, &resource, fragment.ufrag).await,
         _ => {
             tracing::trace!(target: "api", candidates = fragment.candidates, "trickle ICE");
             Ok(super::sessions::no_content())
         }
     }
+}
+
+/// An ICE restart: the engine takes new credentials (DTLS and SRTP stay); the answer is
+/// 200 with our new username fragment and password and a new ETag.
+async fn restart_ice(
+    app: &Arc<App>,
+    id: SessionId,
+    key: PersonKey,
+    resource: &Resource,
+    remote_ufrag: Option<String>,
+) -> HandlerResult {
+    let remote_ufrag = remote_ufrag.unwrap_or_default();
+    let engine = app.live.with(id, |s| s.engine).ok_or_else(ended_problem)?;
+    let participant = resource.participant;
+    let ufrag = remote_ufrag.clone();
+    let credentials = engine_call(app, move |e| e.restart_ice(engine, participant, &ufrag))
+        .await
+        .map_err(|error| match error {
+            media_core::EngineError::MalformedOffer(_) => {
+                Problem::bad_request("malformed_fragment")
+                    .with_detail("The new ice-ufrag must be 4 to 256 ice-chars (RFC 8839).")
+            }
+            media_core::EngineError::UnknownParticipant(_) => Problem::not_found(),
+            error => engine_problem(error),
+        })?;
+    let etag = new_etag();
+    let updated = app.live.with(id, |s| {
+        let person = s.people.get_mut(&key)?;
+        let current = person.slot(resource.direction).as_mut()?;
+        (current.rid == resource.rid).then(|| {
+            current.remote_ufrag = Some(remote_ufrag);
+            current.etag = etag.clone();
+        })
+    });
+    updated.flatten().ok_or_else(Problem::not_found)?;
+
+    let body = format!(
+        "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\n",
+        credentials.ufrag,
+        credentials.pwd()
+    );
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(SDP_FRAGMENT));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(ETAG, value);
+    }
+    Ok(response)
 }
 
 /// `DELETE` a resource: its participant leaves the session.

@@ -7,7 +7,7 @@
 //! | `GET /v1/sessions`, `GET /v1/sessions/{id}` | staff, by [`access::session_for`] |
 //! | `POST /v1/join` | anyone with the PIN or join link (throttled) |
 //! | `POST`, `DELETE /v1/sessions/{id}/consent` | the customer |
-//! | `POST /v1/sessions/{id}/hold`, `/resume`, `/transfer`, `/invite` | the owner or an administrator |
+//! | `POST /v1/sessions/{id}/hold`, `/resume`, `/transfer`, `/invite` | owner or admin |
 //! | `DELETE /v1/sessions/{id}` | the owner, an administrator or the customer |
 //!
 //! A session that ended answers 410 `session_ended` to everything but reads.
