@@ -27,18 +27,19 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH, LOCATION};
 use hyper::http::request::Parts;
 use hyper::{Method, StatusCode};
+use media_core::ice::IceCredentials;
 use media_core::ids::PersonId;
 use media_core::ParticipantOptions;
 
 use super::access;
 use super::caller;
 use super::events::SessionEvent;
-use super::live::{self, engine_call, Direction, PersonKey, Resource};
+use super::live::{self, engine_call, Direction, EngineSession, PersonKey, Resource};
 use super::sessions::{add, ended_problem, engine_problem, ensure_open, person_of, session_param};
 use super::{App, Metrics};
 use crate::http::router::HandlerResult;
 use crate::http::{read_body, PathParams, Problem, Request, Response, Router};
-use crate::store::SessionId;
+use crate::store::{SessionId, SupportSession};
 
 const SDP: &str = "application/sdp";
 const SDP_FRAGMENT: &str = "application/trickle-ice-sdpfrag";
@@ -82,29 +83,13 @@ async fn negotiate(app: Arc<App>, request: Request, direction: Direction) -> Han
     }
     let (_, bytes) = read_body(Request::from_parts(parts, body)).await?;
     let (key, role) = person_of(&caller);
-    let engine = live::ensure_live(&app, &row).await?;
-    let (person, gates, consented) = app
-        .live
-        .with(id, |s| {
-            let consented = s.consent.camera || s.consent.microphone;
-            (s.person_id(key), s.gates(key), consented)
-        })
-        .ok_or_else(ended_problem)?;
-    if key == PersonKey::Customer && direction == Direction::Publish && !consented {
-        return Err(Problem::forbidden("consent_required")
-            .with_detail("Give consent for the camera or microphone before publishing."));
-    }
+    let (engine, options) = participant_options(&app, &row, key, direction).await?;
 
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Problem::bad_request("malformed_offer").with_detail("The SDP offer is not UTF-8.")
     })?;
     let video_off = matches!(key, PersonKey::Staff(_)) && direction == Direction::Publish;
     let offer = sdp::rewrite_offer(text, direction, video_off)?;
-    let options = ParticipantOptions {
-        audio_gate_open: gates.0,
-        video_gate_open: gates.1,
-        person: Some(person),
-    };
     let answer = engine_call(&app, move |e| e.join(engine, &offer, options))
         .await
         .map_err(engine_problem)?;
@@ -118,10 +103,44 @@ async fn negotiate(app: Arc<App>, request: Request, direction: Direction) -> Han
         connected: false,
         tracks: answer.tracks.iter().map(|t| (t.id, t.kind)).collect(),
     };
-    let person = (key, person, role);
+    let person = (
+        key,
+        options.person.unwrap_or_else(live::new_person_id),
+        role,
+    );
+    let gates = (options.audio_gate_open, options.video_gate_open);
     install(&app, id, person, &resource, gates).await?;
     Metrics::bump(&app.metrics.media_resources_created);
     Ok(created(id, &resource, answer.sdp))
+}
+
+/// The engine session and how a new participant of `key` joins it: its person and its
+/// gates per consent and hold. 403 `consent_required` for a customer's WHIP before any
+/// consent.
+async fn participant_options(
+    app: &Arc<App>,
+    row: &SupportSession,
+    key: PersonKey,
+    direction: Direction,
+) -> Result<(EngineSession, ParticipantOptions), Problem> {
+    let engine = live::ensure_live(app, row).await?;
+    let (person, (audio, video), consented) = app
+        .live
+        .with(row.id, |s| {
+            let consented = s.consent.camera || s.consent.microphone;
+            (s.person_id(key), s.gates(key), consented)
+        })
+        .ok_or_else(ended_problem)?;
+    if key == PersonKey::Customer && direction == Direction::Publish && !consented {
+        return Err(Problem::forbidden("consent_required")
+            .with_detail("Give consent for the camera or microphone before publishing."));
+    }
+    let options = ParticipantOptions {
+        audio_gate_open: audio,
+        video_gate_open: video,
+        person: Some(person),
+    };
+    Ok((engine, options))
 }
 
 /// Records `resource` as the person's, leaves the one it replaces, and corrects its gates
@@ -279,7 +298,11 @@ async fn restart_ice(
         })
     });
     updated.flatten().ok_or_else(Problem::not_found)?;
+    Ok(restarted(&credentials, &etag))
+}
 
+/// The 200 of an ICE restart: our new credentials as a fragment, and the new ETag.
+fn restarted(credentials: &IceCredentials, etag: &str) -> Response {
     let body = format!(
         "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\n",
         credentials.ufrag,
@@ -289,10 +312,10 @@ async fn restart_ice(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(SDP_FRAGMENT));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(value) = HeaderValue::from_str(&etag) {
+    if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(ETAG, value);
     }
-    Ok(response)
+    response
 }
 
 /// `DELETE` a resource: its participant leaves the session.

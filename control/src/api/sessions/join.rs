@@ -2,10 +2,13 @@
 //! token, and gets a bearer token for that one session.
 //!
 //! Attempts are throttled per source (IPv4 address, IPv6 /64) and for all sources
-//! together, since a six-digit PIN is guessable by volume. A key that named a session but
-//! no longer works says why (410), so that a customer with a stale link is told.
+//! together, since a six-digit PIN is guessable by volume. A burst of refusals is a
+//! `security` warning (at most one per 10 s, with the count) and the `throttled` metric.
+//! A key that named a session but no longer works says why (410), so that a customer with
+//! a stale link is told.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hyper::StatusCode;
@@ -23,6 +26,13 @@ use crate::store::{Conflict, SessionState, StoreError, SupportSession};
 const GLOBAL_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 /// Digits of a PIN.
 const PIN_DIGITS: usize = 6;
+/// A burst of refused attempts is logged at most this often, with the count since.
+const WARN_EVERY_SECS: i64 = 10;
+
+/// When the last throttling warning was logged (Unix seconds), process-wide.
+static LAST_WARNING: AtomicI64 = AtomicI64::new(i64::MIN / 2);
+/// Refusals since that warning.
+static REFUSED_SINCE_WARNING: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,12 +99,24 @@ fn throttle(app: &App, source: Option<IpAddr>) -> Result<(), Problem> {
     };
     result.map_err(|throttled| {
         Metrics::bump(&app.metrics.throttled);
-        tracing::warn!(
-            target: "security",
-            source = ?source,
-            retry_after_ms = throttled.retry_after.as_millis() as u64,
-            "join attempts throttled"
-        );
+        let suppressed = REFUSED_SINCE_WARNING.fetch_add(1, Ordering::Relaxed);
+        let now = app.clock.unix_now();
+        let last = LAST_WARNING.load(Ordering::Relaxed);
+        let due = now >= last + WARN_EVERY_SECS;
+        if due
+            && LAST_WARNING
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            REFUSED_SINCE_WARNING.store(0, Ordering::Relaxed);
+            tracing::warn!(
+                target: "security",
+                source = ?source,
+                refused_before = suppressed,
+                retry_after_ms = throttled.retry_after.as_millis() as u64,
+                "join attempts throttled"
+            );
+        }
         Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             .with_retry_after(throttled.retry_after)
             .with_detail("Too many PIN or link attempts; wait before trying again.")
