@@ -7,7 +7,7 @@
 //! a few map operations and never held across an `await`.
 //!
 //! Engine calls block the calling thread on a worker's reply (up to 5 s), so the API makes
-//! them through [`engine_call`], on tokio's blocking pool. [`spawn_background`] pumps the
+//! them through [`engine_call`], on tokio's blocking pool. `spawn_background` pumps the
 //! engine's events into this state and runs the periodic clean-up; see the `background`
 //! module.
 
