@@ -16,6 +16,7 @@ use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use mio::Waker;
 
 use crate::dtls::{DtlsCert, DtlsError};
+use crate::ice::IceCredentials;
 use crate::ids::{MediaKind, ParticipantId, SessionId, WorkerId};
 use crate::sdp::{Candidate, CandidateTransport};
 use crate::session::{
@@ -305,6 +306,30 @@ impl Engine {
             participant,
             kind,
             open,
+            reply,
+        })
+    }
+
+    /// Restarts a participant's ICE (its client offered `remote_ufrag`, RFC 8445 section
+    /// 2.4): returns the new local credentials for the answer. DTLS and SRTP are kept.
+    /// `remote_ufrag` must be 4 to 256 ice-chars (RFC 8839 section 5.4).
+    pub fn restart_ice(
+        &self,
+        session: SessionId,
+        participant: ParticipantId,
+        remote_ufrag: &str,
+    ) -> Result<IceCredentials, EngineError> {
+        if !crate::ice::is_ice_string(remote_ufrag, 4) {
+            return Err(EngineError::MalformedOffer(
+                "ice-ufrag is not 4 to 256 ice-chars".into(),
+            ));
+        }
+        let worker = self.worker_of(session)?;
+        let remote_ufrag = remote_ufrag.to_string();
+        self.call(worker, |reply| Command::RestartIce {
+            session,
+            participant,
+            remote_ufrag,
             reply,
         })
     }

@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::engine::{EngineError, EngineEvent};
+use crate::ice::IceCredentials;
 use crate::ids::{MediaKind, ParticipantId, SessionId, WorkerId};
 use crate::net::{Datagram, RecvBatch, UdpEndpoint, RECV_BATCH};
 use crate::output::TxQueue;
@@ -59,6 +60,13 @@ pub(crate) enum Command {
         kind: Option<MediaKind>,
         open: bool,
         reply: Reply<()>,
+    },
+    /// Restart a participant's ICE with new local credentials.
+    RestartIce {
+        session: SessionId,
+        participant: ParticipantId,
+        remote_ufrag: String,
+        reply: Reply<IceCredentials>,
     },
     /// End a session and free its port.
     Close {
@@ -269,6 +277,18 @@ impl Worker {
                 let result = self.with_session(session, |s| {
                     s.set_gate(participant, kind, open)
                         .then_some(())
+                        .ok_or(EngineError::UnknownParticipant(participant))
+                });
+                let _ = reply.send(result);
+            }
+            Command::RestartIce {
+                session,
+                participant,
+                remote_ufrag,
+                reply,
+            } => {
+                let result = self.with_session(session, |s| {
+                    s.restart_ice(participant, &remote_ufrag)
                         .ok_or(EngineError::UnknownParticipant(participant))
                 });
                 let _ = reply.send(result);

@@ -257,6 +257,51 @@ impl Store {
             .await
     }
 
+    /// The newest session whose PIN digest is `pin_hash`, whatever its state: tells a
+    /// customer why a PIN no longer works (expired, used, session ended).
+    pub async fn find_any_session_by_pin_hash(
+        &self,
+        pin_hash: &TokenHash,
+    ) -> Result<Option<SupportSession>, StoreError> {
+        self.find_any(
+            concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM support_sessions WHERE pin_hash = $1 ORDER BY created_at DESC LIMIT 1"
+            ),
+            pin_hash,
+        )
+        .await
+    }
+
+    /// The session whose join token digest is `token_hash`, whatever its state.
+    pub async fn find_any_session_by_join_token_hash(
+        &self,
+        token_hash: &TokenHash,
+    ) -> Result<Option<SupportSession>, StoreError> {
+        self.find_any(
+            concat!(
+                "SELECT ",
+                session_columns!(),
+                " FROM support_sessions WHERE join_token_hash = $1"
+            ),
+            token_hash,
+        )
+        .await
+    }
+
+    async fn find_any(
+        &self,
+        sql: &'static str,
+        hash: &TokenHash,
+    ) -> Result<Option<SupportSession>, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(hash.to_hex())
+            .fetch_optional(self.db.global_read())
+            .await?;
+        row.as_ref().map(SupportSession::from_row).transpose()
+    }
+
     /// Runs one of the [`joinable_by`] lookups.
     async fn find_joinable(
         &self,

@@ -225,6 +225,21 @@ impl<'a> Sessions<'a> {
             .collect()
     }
 
+    /// The sessions `agent` was invited to watch, oldest invitation first.
+    pub async fn invited_to(&self, agent: UserId) -> Result<Vec<SessionId>, StoreError> {
+        let read = self.read();
+        let query = read
+            .query(tenant_sql!(
+                "SELECT session_id FROM session_invites WHERE tenant_id = $1 AND agent_id = $2 \
+                 ORDER BY created_at"
+            ))
+            .bind(agent.to_string());
+        let rows = read.fetch_all(query).await?;
+        rows.iter()
+            .map(|row| SessionId::from_row(row, "session_id"))
+            .collect()
+    }
+
     /// Hands `session` to `agent` (a user of this tenant). NotFound if either is not this
     /// tenant's; Conflict if the session ended.
     pub async fn set_agent(&self, session: SessionId, agent: UserId) -> Result<(), StoreError> {

@@ -59,14 +59,24 @@ impl TestDaemon {
 
     /// Starts a daemon after `configure` changed the API settings.
     pub async fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> TestDaemon {
+        Self::start_with_engine(configure, |_| {}).await
+    }
+
+    /// Starts a daemon after `configure` changed the API settings and `engine` the media
+    /// engine's (a short consent timeout, say).
+    pub async fn start_with_engine(
+        configure: impl FnOnce(&mut ApiConfig),
+        engine: impl FnOnce(&mut EngineConfig),
+    ) -> TestDaemon {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("sightline.db")).await.unwrap();
-        let engine = Engine::start(EngineConfig {
+        let mut engine_config = EngineConfig {
             workers: 1,
             pin_workers: false,
             ..EngineConfig::default()
-        })
-        .unwrap();
+        };
+        engine(&mut engine_config);
+        let engine = Engine::start(engine_config).unwrap();
         let mut config = ApiConfig {
             password_params: cheap_params(),
             ..ApiConfig::default()
@@ -259,8 +269,14 @@ fn client_config(cert_pem: &str) -> Arc<ClientConfig> {
         roots.add(cert.unwrap()).unwrap();
     }
     Arc::new(
-        ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
+        // An explicit provider: test peers (the `rtc` crate) also link rustls with ring,
+        // and with two providers linked rustls picks no process default.
+        ClientConfig::builder_with_provider(
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+        )
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
     )
 }

@@ -34,6 +34,7 @@ use stun_rs::{
 };
 use tracing::trace;
 
+pub(crate) use credentials::is_ice_string;
 pub use credentials::IceCredentials;
 pub use wire::{is_stun, peek_local_ufrag};
 
@@ -144,6 +145,18 @@ impl IceAgent {
             nominated: None,
             latest_validated: None,
         }
+    }
+
+    /// Takes new credentials for an ICE restart (RFC 8445 section 2.4): from now on checks
+    /// must carry `local.ufrag:remote_ufrag` and the new password's integrity; the old ones
+    /// are refused. Validated addresses and the nomination stay, so media keeps its path
+    /// until the new checks choose one, and DTLS and SRTP are untouched.
+    pub fn restart(&mut self, local: IceCredentials, remote_ufrag: &str) {
+        self.expected_username = format!("{}:{}", local.ufrag, remote_ufrag).into_bytes();
+        self.verify_key =
+            hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, local.pwd().as_bytes());
+        self.response_key = HMACKey::new_short_term(local.pwd()).ok();
+        self.local_ufrag = local.ufrag;
     }
 
     /// Verifies a Binding request and writes the answer into `out`.

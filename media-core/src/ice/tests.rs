@@ -328,6 +328,44 @@ fn answers_generated_credentials() {
     );
 }
 
+#[test]
+fn restart_switches_to_the_new_credentials_and_keeps_the_path() {
+    let now = Instant::now();
+    let old = IceCredentials::generate();
+    let (old_username, old_pwd) = (format!("{}:remoteufrag", old.ufrag), old.pwd().to_owned());
+    let mut agent = IceAgent::new(old, "remoteufrag".to_owned(), CONSENT, now);
+    let check = |username: &str, pwd: &str| {
+        build_request(Request {
+            username,
+            pwd: Some(pwd),
+            use_candidate: true,
+            ..Request::default()
+        })
+    };
+    let mut out = [0; 1500];
+    let from = peer(2, 9);
+    agent
+        .handle_binding_request(&check(&old_username, &old_pwd), from, now, &mut out)
+        .unwrap();
+
+    let new = IceCredentials::generate();
+    let (new_username, new_pwd) = (format!("{}:freshufrag", new.ufrag), new.pwd().to_owned());
+    agent.restart(new, "freshufrag");
+
+    assert_eq!(agent.selected(), Some(from), "media keeps its path");
+    let stale = agent.handle_binding_request(&check(&old_username, &old_pwd), from, now, &mut out);
+    assert!(stale.is_err(), "the old credentials are refused");
+    let request = check(&new_username, &new_pwd);
+    let reply = agent
+        .handle_binding_request(&request, peer(3, 9), now, &mut out)
+        .unwrap();
+    verify_independently(&out[..reply.len], &new_pwd);
+    assert_eq!(
+        peek_local_ufrag(&request),
+        Some(agent.local_ufrag().as_bytes())
+    );
+}
+
 /// Runs `request` against a fresh agent and checks it is refused with `expected`, leaving
 /// the agent and the output buffer untouched.
 fn assert_refused(request: &[u8], expected: IceError) {

@@ -337,6 +337,14 @@ impl Session {
         true
     }
 
+    /// Restarts ICE for a participant whose client sent new credentials with `remote_ufrag`
+    /// (RFC 8839 section 4.4.1.1.1): returns our new credentials, or `None` for an unknown
+    /// participant. DTLS and SRTP keep running; the current path stays until new checks.
+    pub fn restart_ice(&mut self, id: ParticipantId, remote_ufrag: &str) -> Option<IceCredentials> {
+        let p = self.participants.iter_mut().find(|p| p.id == id)?;
+        Some(p.restart_ice(remote_ufrag))
+    }
+
     /// Opens or closes the gates of a participant's tracks of one kind (all kinds when `None`).
     ///
     /// While a gate is closed nothing of that track reaches any subscriber. Returns false when

@@ -161,6 +161,15 @@ impl Participant {
         &self.local_ufrag
     }
 
+    /// Restarts ICE with fresh local credentials for a client that now uses `remote_ufrag`;
+    /// returns the new credentials for the answer.
+    pub(super) fn restart_ice(&mut self, remote_ufrag: &str) -> IceCredentials {
+        let credentials = IceCredentials::generate();
+        self.local_ufrag = credentials.ufrag.as_bytes().to_vec();
+        self.ice.restart(credentials.clone(), remote_ufrag);
+        credentials
+    }
+
     pub(super) fn track_infos(&self) -> Vec<TrackInfo> {
         self.tracks
             .iter()
