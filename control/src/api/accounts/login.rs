@@ -87,10 +87,8 @@ fn throttle_source(app: &App, request: &Request) -> Result<(), Problem> {
 
     Metrics::bump(&app.metrics.throttled);
     tracing::warn!(target: "security", source = %peer.ip(), "sign-in attempts throttled");
-    Err(
-        Problem::too_many_requests(throttled.retry_after)
-            .with_detail("Too many sign-in attempts from this address: wait for Retry-After."),
-    )
+    Err(Problem::too_many_requests(throttled.retry_after)
+        .with_detail("Too many sign-in attempts from this address: wait for Retry-After."))
 }
 
 /// Refuses a locked email with 423, unless the operator or an administrator lifted the
