@@ -119,7 +119,12 @@ impl Daemon {
         for der in CertificateDer::pem_slice_iter(&cert) {
             roots.add(der.ok()?).ok()?;
         }
-        let config = ClientConfig::builder()
+        // An explicit provider: the test build also links rustls with ring (through the
+        // `rtc` test peer), and with two providers rustls picks no process default.
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
             .with_root_certificates(roots)
             .with_no_client_auth();
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.https_port))
