@@ -640,9 +640,13 @@ async fn bad_offers_are_refused_and_change_nothing() {
         (reply.status.as_u16(), reply.error()),
         (422, "unusable_offer")
     );
+    // Valid SDP but no WebRTC offer: no m-lines, no ICE credentials, no fingerprint.
     let no_media = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n".to_owned();
     let reply = send_sdp(&s.daemon, &whip, &s.customer, no_media).await;
-    assert_eq!(reply.status, 422);
+    assert_eq!(
+        (reply.status.as_u16(), reply.error()),
+        (400, "malformed_offer")
+    );
     let reply = s
         .daemon
         .send(

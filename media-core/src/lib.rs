@@ -26,4 +26,4 @@ pub mod srtp;
 mod worker;
 
 pub use engine::{Engine, EngineConfig, EngineError, EngineEvent, SessionInfo};
-pub use session::{JoinAnswer, ParticipantOptions, SessionEvent};
+pub use session::{Flows, JoinAnswer, ParticipantOptions, SessionEvent};

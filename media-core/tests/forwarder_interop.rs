@@ -142,7 +142,7 @@ fn a_closed_gate_forwards_nothing_and_reopening_resumes() {
     let closed = ParticipantOptions {
         audio_gate_open: false,
         video_gate_open: false,
-        person: None,
+        ..ParticipantOptions::default()
     };
     let answer = engine.join(session, &offer, closed).expect("answer");
     publisher.apply_answer(&answer.sdp).expect("accepted");

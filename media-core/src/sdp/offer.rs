@@ -60,6 +60,16 @@ impl Direction {
         matches!(self, Direction::SendRecv | Direction::RecvOnly)
     }
 
+    /// The direction of a writer that sends and receives as told.
+    pub fn from_flags(sends: bool, receives: bool) -> Direction {
+        match (sends, receives) {
+            (true, true) => Direction::SendRecv,
+            (true, false) => Direction::SendOnly,
+            (false, true) => Direction::RecvOnly,
+            (false, false) => Direction::Inactive,
+        }
+    }
+
     /// The direction the answerer writes for this offered one (RFC 3264 section 6.1).
     pub fn mirrored(self) -> Direction {
         match self {

@@ -72,6 +72,70 @@ pub struct ParticipantOptions {
     /// The person this participant belongs to: no slot of a participant is filled with a
     /// track of another participant of the same person. `None` is a person of its own.
     pub person: Option<PersonId>,
+    /// Which ways its media may flow; the offer's directions are narrowed to them.
+    pub flows: Flows,
+}
+
+/// Which ways a participant's media may flow. An offered m-line that goes further is
+/// narrowed (an answerer may narrow a direction, RFC 3264 section 6.1): a WHIP publisher's
+/// `sendrecv` m-line is answered `recvonly`, an m-line left with no direction `inactive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flows {
+    /// It may publish audio tracks.
+    pub publish_audio: bool,
+    /// It may publish video tracks.
+    pub publish_video: bool,
+    /// It may receive (have slots).
+    pub receive: bool,
+}
+
+impl Flows {
+    /// Anything the offer asks for.
+    pub const ALL: Flows = Flows {
+        publish_audio: true,
+        publish_video: true,
+        receive: true,
+    };
+    /// Publishing only (a WHIP resource).
+    pub const PUBLISH_ONLY: Flows = Flows {
+        publish_audio: true,
+        publish_video: true,
+        receive: false,
+    };
+    /// Receiving only (a WHEP resource).
+    pub const RECEIVE_ONLY: Flows = Flows {
+        publish_audio: false,
+        publish_video: false,
+        receive: true,
+    };
+
+    /// Narrows the directions of `offer`'s m-lines; an offer with nothing left is unusable.
+    fn narrow(self, offer: &mut sdp::Offer) -> Result<(), JoinError> {
+        let mut left = false;
+        for media in &mut offer.media {
+            let may_publish = match media.kind {
+                MediaKind::Audio => self.publish_audio,
+                MediaKind::Video => self.publish_video,
+            };
+            let sends = media.direction.sends() && may_publish;
+            let receives = media.direction.receives() && self.receive;
+            media.direction = sdp::Direction::from_flags(sends, receives);
+            left |= !media.rejected && (sends || receives);
+        }
+        if left {
+            Ok(())
+        } else {
+            Err(JoinError::Unusable(
+                "no m-line of the offer goes a way this participant may use".to_string(),
+            ))
+        }
+    }
+}
+
+impl Default for Flows {
+    fn default() -> Self {
+        Flows::ALL
+    }
 }
 
 impl Default for ParticipantOptions {
@@ -80,6 +144,7 @@ impl Default for ParticipantOptions {
             audio_gate_open: true,
             video_gate_open: true,
             person: None,
+            flows: Flows::ALL,
         }
     }
 }
@@ -296,7 +361,8 @@ impl Session {
         if self.participants.len() >= MAX_PARTICIPANTS {
             return Err(JoinError::SessionFull);
         }
-        let offer = sdp::parse_offer(offer_sdp)?;
+        let mut offer = sdp::parse_offer(offer_sdp)?;
+        options.flows.narrow(&mut offer)?;
         let credentials = IceCredentials::generate();
         let first_handle = self.next_handle;
         let join = Join {
@@ -477,5 +543,62 @@ impl Session {
                 self.by_addr.insert(addr, index);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod flows_tests {
+    use super::{Flows, JoinError};
+    use crate::ids::MediaKind;
+    use crate::sdp::{self, Direction};
+
+    /// Firefox offers audio and video `sendrecv`.
+    const FIREFOX: &str = include_str!("../../tests/fixtures/sdp/firefox_sendrecv.sdp");
+
+    fn narrowed(flows: Flows, offer: &str) -> Result<Vec<(MediaKind, Direction)>, JoinError> {
+        let mut offer = sdp::parse_offer(offer).unwrap();
+        flows.narrow(&mut offer)?;
+        Ok(offer.media.iter().map(|m| (m.kind, m.direction)).collect())
+    }
+
+    #[test]
+    fn a_publisher_sendrecv_offer_is_narrowed_to_sending() {
+        let media = narrowed(Flows::PUBLISH_ONLY, FIREFOX).unwrap();
+        assert_eq!(
+            media,
+            [
+                (MediaKind::Audio, Direction::SendOnly),
+                (MediaKind::Video, Direction::SendOnly)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_viewer_sendrecv_offer_is_narrowed_to_receiving() {
+        let media = narrowed(Flows::RECEIVE_ONLY, FIREFOX).unwrap();
+        assert!(media.iter().all(|(_, d)| *d == Direction::RecvOnly));
+    }
+
+    #[test]
+    fn video_a_participant_may_not_publish_becomes_inactive() {
+        let audio_only = Flows {
+            publish_video: false,
+            ..Flows::PUBLISH_ONLY
+        };
+        let media = narrowed(audio_only, FIREFOX).unwrap();
+        assert_eq!(
+            media,
+            [
+                (MediaKind::Audio, Direction::SendOnly),
+                (MediaKind::Video, Direction::Inactive)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_offer_left_with_nothing_is_unusable() {
+        let receive_only_offer = FIREFOX.replace("a=sendrecv", "a=recvonly");
+        let result = narrowed(Flows::PUBLISH_ONLY, &receive_only_offer);
+        assert!(matches!(result, Err(JoinError::Unusable(_))), "{result:?}");
     }
 }

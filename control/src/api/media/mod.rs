@@ -29,7 +29,7 @@ use hyper::http::request::Parts;
 use hyper::{Method, StatusCode};
 use media_core::ice::IceCredentials;
 use media_core::ids::PersonId;
-use media_core::ParticipantOptions;
+use media_core::{Flows, ParticipantOptions};
 
 use super::access;
 use super::caller;
@@ -88,8 +88,7 @@ async fn negotiate(app: Arc<App>, request: Request, direction: Direction) -> Han
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         Problem::bad_request("malformed_offer").with_detail("The SDP offer is not UTF-8.")
     })?;
-    let video_off = matches!(key, PersonKey::Staff(_)) && direction == Direction::Publish;
-    let offer = sdp::rewrite_offer(text, direction, video_off)?;
+    let offer = text.to_owned();
     let answer = engine_call(&app, move |e| e.join(engine, &offer, options))
         .await
         .map_err(engine_problem)?;
@@ -135,10 +134,21 @@ async fn participant_options(
         return Err(Problem::forbidden("consent_required")
             .with_detail("Give consent for the camera or microphone before publishing."));
     }
+    // WHIP publishes only, WHEP receives only; staff publish no video (an agent's camera
+    // would otherwise compete with the customer's for the viewers' video slots).
+    let flows = match (direction, key) {
+        (Direction::Receive, _) => Flows::RECEIVE_ONLY,
+        (Direction::Publish, PersonKey::Customer) => Flows::PUBLISH_ONLY,
+        (Direction::Publish, PersonKey::Staff(_)) => Flows {
+            publish_video: false,
+            ..Flows::PUBLISH_ONLY
+        },
+    };
     let options = ParticipantOptions {
         audio_gate_open: audio,
         video_gate_open: video,
         person: Some(person),
+        flows,
     };
     Ok((engine, options))
 }
