@@ -515,3 +515,28 @@ async fn a_session_that_ended_says_so_and_closes() {
     );
     assert_eq!(texts.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_waiting_for_auth_are_capped() {
+    let s = scene_with(SocketLimits {
+        pending: 1,
+        ..SocketLimits::default()
+    })
+    .await;
+    let mut waiting = open(&s.daemon, s.session, None).await.unwrap();
+
+    let Err(WsError::Http(response)) = open(&s.daemon, s.session, None).await else {
+        panic!("the upgrade must be refused");
+    };
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+
+    // Once the first one authenticates, its place is free again.
+    send(
+        &mut waiting,
+        json!({"type": "auth", "token": s.admin_token}),
+    )
+    .await;
+    assert_eq!(recv(&mut waiting).await["type"], "welcome");
+    let _second = join(&s.daemon, s.session, &s.customer_token).await;
+}

@@ -10,6 +10,10 @@
 //! events of the session from the hub (written as JSON text frames), and the ping timer
 //! (a ping, then a pong within [`SocketLimits::pong_timeout`]; the token and the session
 //! are checked again at each ping).
+//!
+//! Known gap: once upgraded, a socket no longer holds one of the server's per-source
+//! connection slots; sockets are bounded per session and, before `auth`, in the whole
+//! daemon, but one source can hold every pre-`auth` place for the auth deadline.
 
 use std::sync::Arc;
 
