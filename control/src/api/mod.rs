@@ -224,7 +224,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// What the HTTPS server serves: the [`router`] behind the CORS layer.
 pub fn handler(app: &Arc<App>) -> impl Handler {
-    router(app)
+    cors::Cors::new(router(app), &app.config.cors_origins)
 }
 
 /// The complete route table of the API, with `/healthz` and `/readyz`.

@@ -77,6 +77,15 @@ impl Router {
         self
     }
 
+    /// Every route as its method and path pattern (`/v1/sessions/{id}`), in the order they
+    /// were added: what the API description (`docs/openapi.json`) is checked against.
+    pub fn routes(&self) -> Vec<(Method, String)> {
+        self.routes
+            .iter()
+            .map(|route| (route.method.clone(), format!("/{}", route.pattern_text())))
+            .collect()
+    }
+
     /// Finds the handler for `request` and runs it, or answers 404 or 405.
     pub async fn dispatch(&self, mut request: Request) -> Response {
         let path: Vec<String> = split(request.uri().path()).map(str::to_owned).collect();

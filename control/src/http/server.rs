@@ -254,7 +254,8 @@ async fn serve_connection<H: Handler>(
     let builder = if is_h2 { &shared.http2 } else { &shared.http1 };
     let seen_request = Arc::new(AtomicBool::new(false));
     let service = request_service(Arc::clone(&shared), peer, Arc::clone(&seen_request));
-    let connection = builder.serve_connection(TokioIo::new(tls), service);
+    // With upgrades: the session events WebSocket takes over an HTTP/1.1 connection.
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
     tokio::pin!(connection);
 
     let first_request_deadline = sleep(shared.limits.header_read_timeout);
