@@ -16,7 +16,7 @@
 //! [`caller`] turns a request's bearer token into who is calling; [`cors`] answers
 //! preflights and decorates responses for the configured web-tier origins.
 //!
-//! The API contract (paths, fields, error codes) is described in `docs/openapi.yaml`.
+//! The API contract (paths, fields, error codes) is described in `docs/openapi.json`.
 
 pub mod access;
 pub mod accounts;
