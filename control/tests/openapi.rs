@@ -168,3 +168,93 @@ async fn document_has_exactly_the_routes_of_the_router() {
         .collect();
     assert_same(&documented(&document()), &routed, "the router");
 }
+
+/// Every string in the document, for searching codes in.
+fn strings<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+    match value {
+        Value::String(text) => found.push(text),
+        Value::Object(members) => members.values().for_each(|member| strings(member, found)),
+        Value::Array(items) => items.iter().for_each(|item| strings(item, found)),
+        _ => {}
+    }
+}
+
+/// The `error` codes of the source: the first string literal inside the parentheses of
+/// each `Problem::...(` call (`Problem::conflict("last_admin")`,
+/// `Problem::new(StatusCode::GONE, "key_used")`), test modules left out.
+fn problem_codes(source: &str) -> BTreeSet<String> {
+    let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut codes = BTreeSet::new();
+    for (start, _) in source.match_indices("Problem::") {
+        let rest = &source[start + "Problem::".len()..];
+        let Some(open) = rest.find('(') else { continue };
+        if !rest[..open]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut inside = String::new();
+        for c in rest[open..].chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                break;
+            }
+            inside.push(c);
+        }
+        let mut literal = inside.split('"');
+        if let (Some(_), Some(code)) = (literal.next(), literal.next()) {
+            if !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+                codes.insert(code.to_owned());
+            }
+        }
+    }
+    codes
+}
+
+fn rust_files(dir: &std::path::Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+#[test]
+fn document_names_every_error_code_of_the_handlers() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&root.join("api"), &mut files);
+    files.push(root.join("http/body.rs"));
+    files.push(root.join("http/health.rs"));
+    let mut codes = BTreeSet::new();
+    for file in &files {
+        codes.extend(problem_codes(&std::fs::read_to_string(file).unwrap()));
+    }
+    assert!(codes.len() > 30, "the scan finds the codes: {codes:?}");
+
+    let doc = document();
+    let mut texts = Vec::new();
+    strings(&doc, &mut texts);
+    let missing: Vec<_> = codes
+        .iter()
+        .filter(|code| {
+            let quoted = format!("`{code}`");
+            !texts
+                .iter()
+                .any(|text| *text == code.as_str() || text.contains(&quoted))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "error codes of control/src/api missing from docs/openapi.json: {missing:?}"
+    );
+}
