@@ -1060,3 +1060,27 @@ async fn routes_need_a_staff_token() {
         assert_eq!(reply.error(), "unauthorized");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_checked_before_the_body_is_read() {
+    let daemon = TestDaemon::start().await;
+    acme(&daemon).await;
+    for (method, path) in [
+        (Method::POST, "/v1/agents"),
+        (
+            Method::PATCH,
+            "/v1/agents/00000000-0000-4000-8000-000000000000",
+        ),
+        (Method::POST, "/v1/auth/password"),
+        (Method::POST, "/v1/auth/totp/confirm"),
+        (Method::PATCH, "/v1/tenant/settings"),
+    ] {
+        // A wrong content type and a broken body: without a token the answer is still 401.
+        let (status, error) = raw(&daemon, method, path, None, "text/plain", "{").await;
+        assert_eq!(
+            (status, error.as_str()),
+            (StatusCode::UNAUTHORIZED, "unauthorized"),
+            "{path}"
+        );
+    }
+}

@@ -463,3 +463,39 @@ async fn customer_may_end_and_draining_refuses_new_sessions() {
     assert_eq!(shown["end_reason"], "shutdown");
     assert_eq!(daemon.app.engine.session_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_agent_can_neither_take_nor_watch_a_session() {
+    let daemon = TestDaemon::start().await;
+    let team = Team::new(&daemon, "acme").await;
+    let session = open_session(&daemon, &team.agent_token).await;
+    let id = session["id"].as_str().unwrap();
+    join(&daemon, &session).await;
+    daemon
+        .app
+        .store
+        .tenant(team.tenant)
+        .users()
+        .set_disabled(team.other, true)
+        .await
+        .unwrap();
+
+    let to_other = json!({ "agent_id": team.other.to_string() });
+    for action in ["transfer", "invite"] {
+        let reply = daemon
+            .call(
+                Method::POST,
+                &format!("/v1/sessions/{id}/{action}"),
+                Some(&team.agent_token),
+                to_other.clone(),
+            )
+            .await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.error()),
+            (409, "agent_disabled")
+        );
+    }
+    let shown = detail(&daemon, id, &team.agent_token).await;
+    assert_eq!(shown["agent_id"], team.agent.to_string());
+    assert_eq!(shown["invited_agents"], json!([]));
+}

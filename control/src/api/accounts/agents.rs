@@ -115,8 +115,9 @@ struct Created {
 
 /// `POST /v1/agents`.
 async fn create(app: Arc<App>, request: Request) -> HandlerResult {
-    let (parts, body) = read_json::<NewAgent>(request).await?;
+    let (parts, raw) = request.into_parts();
     let caller = admin(&app, &parts).await?;
+    let (_, body) = read_json::<NewAgent>(Request::from_parts(parts, raw)).await?;
     let email = normalise_email(&body.email)?;
     let hash = new_password_hash(&app, &body.password, &email).await?;
 
@@ -162,8 +163,9 @@ struct AgentChange {
 /// administrator cannot demote or disable themselves, nor leave the tenant without an
 /// enabled administrator (409 `last_admin`).
 async fn update(app: Arc<App>, request: Request) -> HandlerResult {
-    let (parts, body) = read_json::<AgentChange>(request).await?;
+    let (parts, raw) = request.into_parts();
     let caller = admin(&app, &parts).await?;
+    let (parts, body) = read_json::<AgentChange>(Request::from_parts(parts, raw)).await?;
     let id = path_id(&parts)?;
     let role = body.role.map(Role::from);
     let demotes_or_disables = role == Some(Role::Agent) || body.disabled == Some(true);
@@ -201,8 +203,9 @@ struct PasswordReset {
 
 /// `POST /v1/agents/{id}/password`: sets a new password and revokes the user's tokens.
 async fn reset_password(app: Arc<App>, request: Request) -> HandlerResult {
-    let (parts, body) = read_json::<PasswordReset>(request).await?;
+    let (parts, raw) = request.into_parts();
     let caller = admin(&app, &parts).await?;
+    let (parts, body) = read_json::<PasswordReset>(Request::from_parts(parts, raw)).await?;
     let id = path_id(&parts)?;
     let scope = app.store.tenant(caller.tenant);
     let user = scope.users().get(id).await?;

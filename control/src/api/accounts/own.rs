@@ -92,8 +92,9 @@ struct PasswordChange {
 
 /// `POST /v1/auth/password`: every token of the user is revoked, this one included.
 async fn change_password(app: Arc<App>, request: Request) -> HandlerResult {
-    let (parts, body) = read_json::<PasswordChange>(request).await?;
+    let (parts, raw) = request.into_parts();
     let caller = staff(&app, &parts).await?;
+    let (_, body) = read_json::<PasswordChange>(Request::from_parts(parts, raw)).await?;
     confirm_password(&app, &caller, &body.current_password).await?;
 
     let scope = app.store.tenant(caller.tenant);
@@ -157,8 +158,9 @@ impl RecoveryCodes {
 /// `POST /v1/auth/totp/confirm`: a code of the pending secret makes it the authenticator;
 /// the answer holds the recovery codes, shown this once.
 async fn totp_confirm(app: Arc<App>, request: Request) -> HandlerResult {
-    let (parts, body) = read_json::<Code>(request).await?;
+    let (parts, raw) = request.into_parts();
     let caller = enrolling_staff(&app, &parts).await?;
+    let (_, body) = read_json::<Code>(Request::from_parts(parts, raw)).await?;
     let users = app.store.tenant(caller.tenant).users();
     let secret = users.pending_totp(caller.user).await?.ok_or_else(|| {
         Problem::conflict("no_pending_enrolment")
@@ -185,8 +187,9 @@ struct Disable {
 
 /// `POST /v1/auth/totp/disable`: password and a current code (or a recovery code).
 async fn totp_disable(app: Arc<App>, request: Request) -> HandlerResult {
-    let (parts, body) = read_json::<Disable>(request).await?;
+    let (parts, raw) = request.into_parts();
     let caller = staff(&app, &parts).await?;
+    let (_, body) = read_json::<Disable>(Request::from_parts(parts, raw)).await?;
     let scope = app.store.tenant(caller.tenant);
     if scope.get().await?.settings.require_2fa {
         return Err(Problem::forbidden("totp_required_by_tenant")
@@ -226,8 +229,9 @@ struct PasswordOnly {
 
 /// `POST /v1/auth/recovery-codes`: fresh recovery codes; the old ones stop working.
 async fn new_recovery_codes(app: Arc<App>, request: Request) -> HandlerResult {
-    let (parts, body) = read_json::<PasswordOnly>(request).await?;
+    let (parts, raw) = request.into_parts();
     let caller = staff(&app, &parts).await?;
+    let (_, body) = read_json::<PasswordOnly>(Request::from_parts(parts, raw)).await?;
     let login = confirm_password(&app, &caller, &body.password).await?;
     enrolled_secret(&login)?;
 

@@ -70,8 +70,9 @@ struct SettingsChange {
 
 /// `PATCH /v1/tenant/settings`: administrators only; answers the settings now in force.
 async fn update_settings(app: Arc<App>, request: Request) -> HandlerResult {
-    let (parts, change) = read_json::<SettingsChange>(request).await?;
+    let (parts, raw) = request.into_parts();
     let caller = staff(&app, &parts).await?;
+    let (_, change) = read_json::<SettingsChange>(Request::from_parts(parts, raw)).await?;
     caller.require_admin()?;
     if let Some(secs) = change.support_key_validity_secs {
         if !KEY_VALIDITY_SECS.contains(&secs) {

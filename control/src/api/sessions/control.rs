@@ -20,7 +20,7 @@ use crate::api::live::{self, engine_call, Consent, EngineSession, PersonKey};
 use crate::api::App;
 use crate::http::router::HandlerResult;
 use crate::http::{Problem, Request, Router};
-use crate::store::{SessionState, StoreError, SupportSession, UserId};
+use crate::store::{SessionState, StoreError, SupportSession, TenantId, UserId};
 
 /// Adds the consent, hold, resume, transfer and invite routes.
 pub(super) fn routes(router: Router, app: &Arc<App>) -> Router {
@@ -219,6 +219,24 @@ fn parse_agent(text: &str) -> Result<UserId, Problem> {
     UserId::parse(text).map_err(|_| Problem::not_found().with_detail("No such agent."))
 }
 
+/// The agent `text` names, if it is an enabled user of `tenant`: 404 for no such user,
+/// 409 `agent_disabled` for one who cannot sign in.
+async fn enabled_agent(app: &App, tenant: TenantId, text: &str) -> Result<UserId, Problem> {
+    let id = parse_agent(text)?;
+    let user = app
+        .store
+        .tenant(tenant)
+        .users()
+        .get(id)
+        .await
+        .map_err(not_found_agent)?;
+    if user.disabled {
+        return Err(Problem::conflict("agent_disabled")
+            .with_detail("This agent is disabled and cannot take or watch sessions."));
+    }
+    Ok(id)
+}
+
 fn not_found_agent(error: StoreError) -> Problem {
     match error {
         StoreError::NotFound { .. } => Problem::not_found().with_detail("No such agent."),
@@ -232,7 +250,7 @@ async fn transfer(app: Arc<App>, request: Request) -> HandlerResult {
     let (caller, parts, body): (_, _, AgentBody) = caller_and_json(&app, request).await?;
     let (row, access) = open_session(&app, &caller, &parts).await?;
     only_in_charge(access)?;
-    let to = parse_agent(&body.agent_id)?;
+    let to = enabled_agent(&app, row.tenant_id, &body.agent_id).await?;
     if to == row.agent_id {
         return Ok(no_content());
     }
@@ -271,7 +289,7 @@ async fn invite(app: Arc<App>, request: Request) -> HandlerResult {
     let Caller::Staff(staff) = caller else {
         return Err(Problem::forbidden("forbidden"));
     };
-    let agent = parse_agent(&body.agent_id)?;
+    let agent = enabled_agent(&app, row.tenant_id, &body.agent_id).await?;
     let sessions = app.store.tenant(row.tenant_id).sessions();
     sessions
         .invite(row.id, agent, staff.user)
