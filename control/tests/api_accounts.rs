@@ -710,6 +710,10 @@ async fn new_agents_need_a_strong_password() {
 
     let created = post(&daemon, "/v1/agents", &admin, create(STRONG)).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.json);
+    let location = format!("/v1/agents/{}", created.json["id"].as_str().unwrap());
+    assert_eq!(created.header("location"), Some(location.as_str()));
+    let fetched = get(&daemon, &location, &admin).await;
+    assert_eq!(fetched.status, StatusCode::OK);
     let id = created.json["id"].as_str().unwrap();
     let taken = post(&daemon, "/v1/agents", &admin, create(STRONG)).await;
     assert_eq!(taken.status, StatusCode::CONFLICT);

@@ -24,7 +24,7 @@ mod tests;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, LOCATION};
 use hyper::StatusCode;
 use serde::Serialize;
 
@@ -53,6 +53,15 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response {
         Ok(json) => with_content_type(status, json, "application/json"),
         Err(_) => Problem::internal().into_response(),
     }
+}
+
+/// A 201 with `value` as its JSON body and `Location: location` (RFC 9110 section 15.3.2).
+pub fn created_response(location: &str, value: &impl Serialize) -> Response {
+    let mut response = json_response(StatusCode::CREATED, value);
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    response
 }
 
 /// Builds a response with `status`, `body` and a `Content-Type`, not cacheable.

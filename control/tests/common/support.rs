@@ -60,6 +60,8 @@ pub async fn open_session(daemon: &TestDaemon, token: &str) -> Value {
         )
         .await;
     assert_eq!(reply.status, 201, "{:?}", reply.json);
+    let location = format!("/v1/sessions/{}", reply.json["id"].as_str().unwrap());
+    assert_eq!(reply.header("location"), Some(location.as_str()));
     reply.json
 }
 

@@ -13,7 +13,9 @@ use super::{new_password_hash, no_content};
 use crate::api::caller::{staff, Staff};
 use crate::api::{rfc3339, App};
 use crate::http::router::HandlerResult;
-use crate::http::{json_response, read_json, PathParams, Problem, Request, Router};
+use crate::http::{
+    created_response, json_response, read_json, PathParams, Problem, Request, Router,
+};
 use crate::store::{normalise_email, Role, User, UserId};
 
 /// Adds the agent routes.
@@ -124,7 +126,7 @@ async fn create(app: Arc<App>, request: Request) -> HandlerResult {
     let users = app.store.tenant(caller.tenant).users();
     let id = users.create(&email, body.role.into(), &hash).await?;
     let created = Created { id: id.to_string() };
-    Ok(json_response(StatusCode::CREATED, &created))
+    Ok(created_response(&format!("/v1/agents/{id}"), &created))
 }
 
 #[derive(Serialize)]

@@ -34,7 +34,7 @@ use super::live::{self, engine_call, LiveSession, PersonKey};
 use super::{rfc3339, App, Metrics};
 use crate::auth::token::{JoinToken, Pin};
 use crate::http::router::HandlerResult;
-use crate::http::{json_response, read_json, PathParams, Problem, Request, Response, Router};
+use crate::http::{created_response, read_json, PathParams, Problem, Request, Response, Router};
 use crate::store::{
     Conflict, NewSupportSession, SessionId, SessionState, StoreError, SupportSession,
 };
@@ -191,7 +191,7 @@ async fn create(app: Arc<App>, request: Request) -> HandlerResult {
         "expires_at": rfc3339(expires),
         "relay": relay,
     });
-    Ok(json_response(StatusCode::CREATED, &body))
+    Ok(created_response(&format!("/v1/sessions/{id}"), &body))
 }
 
 /// Stores the session, drawing another PIN while it collides with an open session's.
