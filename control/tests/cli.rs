@@ -3,31 +3,19 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "common/binary.rs"]
+mod binary;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+use binary::sightline;
 use serde_json::Value;
 use sightline_control::http::load_or_generate;
 
 /// A password that passes the policy.
 const PASSWORD: &str = "Harbour-Lantern-42";
-
-/// The binary with cheap hashing on `data_dir`, and no `SIGHTLINE_` variable inherited.
-fn sightline(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sightline"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SIGHTLINE_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("SIGHTLINE_DATA_DIR", data_dir)
-        .env("SIGHTLINE_ARGON2_MEMORY_KIB", "256")
-        .env("SIGHTLINE_ARGON2_PASSES", "1")
-        .stdin(Stdio::null());
-    command
-}
 
 fn run(command: &mut Command) -> Output {
     command.output().unwrap()

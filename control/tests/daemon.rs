@@ -6,6 +6,9 @@
 #![allow(clippy::unwrap_used)]
 
 use std::fs::File;
+#[path = "common/binary.rs"]
+mod binary;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,6 +16,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use binary::sightline;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use rustls::pki_types::pem::PemObject;
@@ -33,22 +37,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-/// The binary on `data_dir`, no `SIGHTLINE_` variable inherited, cheap hashing.
-fn sightline(data_dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sightline"));
-    for (name, _) in std::env::vars() {
-        if name.starts_with("SIGHTLINE_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("SIGHTLINE_DATA_DIR", data_dir)
-        .env("SIGHTLINE_ARGON2_MEMORY_KIB", "256")
-        .env("SIGHTLINE_ARGON2_PASSES", "1")
-        .stdin(Stdio::null());
-    command
 }
 
 /// A `sightline serve` child with its log in a file.
