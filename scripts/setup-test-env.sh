@@ -24,6 +24,10 @@ missing_packages() {
     if ! command -v openssl >/dev/null 2>&1; then
         echo openssl
     fi
+    # The HTTP/2 test of the daemon uses curl, the client the README shows.
+    if ! command -v curl >/dev/null 2>&1; then
+        echo curl
+    fi
     # Debian ships ensurepip, which `python3 -m venv` needs, in python3-venv.
     if command -v dpkg-query >/dev/null 2>&1; then
         if ! dpkg-query -W -f='${Status}' python3-venv 2>/dev/null | grep -q 'ok installed'; then

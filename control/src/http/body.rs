@@ -7,12 +7,16 @@
 //! [`read_json`] adds the media type check (415) and the parse (400, 422).
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::http::request::Parts;
+use hyper::StatusCode;
 use serde::de::DeserializeOwned;
+use tokio::time::timeout;
 
 use super::{Problem, Request};
 
@@ -26,6 +30,38 @@ pub struct BodyLimit(pub usize);
 /// The address of the TCP peer that sent the request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
+
+/// Reads the body of a request as it arrived, within `limit` bytes and `deadline`, before
+/// any handler runs.
+///
+/// Answering while the client still sends its body makes hyper reset the HTTP/2 stream
+/// (`RST_STREAM` with `NO_ERROR`, RFC 9113 section 8.1), which some clients (curl 7.88)
+/// report as a failure instead of the answer; a 401 or a 415 must reach them. So the
+/// server reads every body first (at most `limit`, the same bound handlers had) and hands
+/// handlers a complete one. A body over the limit is a 413, a body that stalls past
+/// `deadline` a 408; both are answered at once.
+pub(super) async fn buffer(
+    request: hyper::Request<Incoming>,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Request, Problem> {
+    let (parts, body) = request.into_parts();
+    if declared_length(&parts).is_some_and(|length| length > limit) {
+        return Err(Problem::payload_too_large(limit));
+    }
+    match timeout(deadline, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(Request::from_parts(parts, Full::new(collected.to_bytes()))),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(Problem::payload_too_large(limit)),
+        Ok(Err(_)) => Err(incomplete()),
+        Err(_) => Err(Problem::new(StatusCode::REQUEST_TIMEOUT, "body_timeout")
+            .with_detail("The request body did not arrive in time.")),
+    }
+}
+
+fn incomplete() -> Problem {
+    Problem::bad_request("body_incomplete")
+        .with_detail("The request body ended before it was complete.")
+}
 
 /// Reads the whole body of `request`, up to its [`BodyLimit`].
 ///
@@ -44,8 +80,7 @@ pub async fn read_body(request: Request) -> Result<(Parts, Bytes), Problem> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok((parts, collected.to_bytes())),
         Err(error) if error.is::<LengthLimitError>() => Err(Problem::payload_too_large(limit)),
-        Err(_) => Err(Problem::bad_request("body_incomplete")
-            .with_detail("The request body ended before it was complete.")),
+        Err(_) => Err(incomplete()),
     }
 }
 

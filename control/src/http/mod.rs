@@ -38,8 +38,9 @@ pub use tls::{load_or_generate, server_config, TlsError, TrialCertificate};
 /// Body of every response the API sends: the whole payload in one buffer.
 pub type Body = Full<Bytes>;
 
-/// A request as handlers receive it, its body not yet read.
-pub type Request = hyper::Request<hyper::body::Incoming>;
+/// A request as handlers receive it: the server has read its whole body (within the body
+/// limit) before calling the handler; [`read_body`] and [`read_json`] take it from there.
+pub type Request = hyper::Request<Body>;
 
 /// A response as handlers return it.
 pub type Response = hyper::Response<Body>;

@@ -7,8 +7,9 @@
 //! request must arrive within [`Limits::header_read_timeout`]; on HTTP/1.1 hyper holds every
 //! later request head to the same deadline, which also closes idle keep-alive connections.
 //! Request heads are at most [`Limits::max_header_bytes`] (431 beyond it, an automatic
-//! response without a problem body) and bodies are read through
-//! [`read_body`](super::read_body) within [`Limits::max_body_bytes`].
+//! response without a problem body). Bodies are read whole before the handler runs, within
+//! [`Limits::max_body_bytes`] (413 beyond) and [`Limits::header_read_timeout`] (408), so
+//! that no answer leaves while the client is still sending (see `body::buffer`).
 //!
 //! [`Server::run`] stops accepting when its shutdown future completes, asks every connection
 //! to finish (HTTP/1.1 closes after the response in flight, HTTP/2 sends GOAWAY) and waits
@@ -37,7 +38,7 @@ use tokio::time::{sleep, timeout};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::body::{BodyLimit, ClientAddr};
+use super::body::{self, BodyLimit, ClientAddr};
 use super::source_limit::SourceLimit;
 use super::{Request, Response};
 
@@ -327,7 +328,14 @@ fn request_service<H: Handler>(
         extensions.insert(BodyLimit(shared.limits.max_body_bytes));
 
         let shared = Arc::clone(&shared);
-        async move { Ok(shared.handler.handle(request).await) }
+        async move {
+            let limits = &shared.limits;
+            let deadline = limits.header_read_timeout;
+            match body::buffer(request, limits.max_body_bytes, deadline).await {
+                Ok(request) => Ok(shared.handler.handle(request).await),
+                Err(problem) => Ok(problem.into_response()),
+            }
+        }
     })
 }
 
