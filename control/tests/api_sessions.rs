@@ -499,3 +499,32 @@ async fn a_disabled_agent_can_neither_take_nor_watch_a_session() {
     assert_eq!(shown["agent_id"], team.agent.to_string());
     assert_eq!(shown["invited_agents"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_agent_cannot_hold_every_relay_port() {
+    let daemon = TestDaemon::start().await;
+    let team = Team::new(&daemon, "acme").await;
+    let mut opened = Vec::new();
+    for _ in 0..10 {
+        opened.push(open_session(&daemon, &team.agent_token).await);
+    }
+    let refused = daemon
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            Some(&team.agent_token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.error()),
+        (429, "too_many_sessions")
+    );
+    assert_eq!(refused.header("retry-after"), Some("60"));
+    assert_eq!(daemon.app.engine.session_count(), 10);
+
+    // Another agent of the tenant is not affected, and a joined session frees a place.
+    open_session(&daemon, &team.other_token).await;
+    join(&daemon, &opened[0]).await;
+    open_session(&daemon, &team.agent_token).await;
+}

@@ -146,6 +146,8 @@ pub struct LiveSession {
     pub held: bool,
     /// Whether the customer joined.
     pub joined: bool,
+    /// The staff user who opened it, when it was opened in this process.
+    pub opened_by: Option<UserId>,
     /// When the PIN and join link stop working (Unix seconds).
     pub key_expires_at: i64,
     /// Its people.
@@ -164,6 +166,7 @@ impl LiveSession {
             consent: Consent::default(),
             held: false,
             joined: false,
+            opened_by: None,
             key_expires_at: 0,
             people: HashMap::new(),
             orphans: Vec::new(),
@@ -292,6 +295,11 @@ impl LiveSessions {
     /// The session of an engine session.
     pub fn by_engine(&self, engine: EngineSession) -> Option<SessionId> {
         self.lock().by_engine.get(&engine).copied()
+    }
+
+    /// How many live sessions satisfy `f`; `f` must not block.
+    pub fn count(&self, f: impl Fn(&LiveSession) -> bool) -> usize {
+        self.lock().sessions.values().filter(|s| f(s)).count()
     }
 
     /// The ids of every live session.

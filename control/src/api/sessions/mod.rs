@@ -143,6 +143,42 @@ pub(crate) fn engine_problem(error: EngineError) -> Problem {
     }
 }
 
+/// Sessions one staff user may have open that no customer joined yet: each holds a relay
+/// port until its key expires, so one account must not be able to take them all.
+const MAX_UNJOINED_PER_USER: usize = 10;
+
+/// Live sessions of one tenant on this node, so that one tenant cannot take every relay
+/// port. Per-tenant limits from the tenant's settings replace this with the admission
+/// control of the operations work.
+const MAX_LIVE_PER_TENANT: usize = 100;
+
+/// Refuses a new session over [`MAX_UNJOINED_PER_USER`] or [`MAX_LIVE_PER_TENANT`] with
+/// 429 `too_many_sessions`.
+fn check_session_caps(app: &App, staff: &Staff) -> Result<(), Problem> {
+    let unjoined = app
+        .live
+        .count(|s| !s.joined && s.opened_by == Some(staff.user));
+    if unjoined >= MAX_UNJOINED_PER_USER {
+        return Err(too_many_sessions(format!(
+            "You have {unjoined} sessions no customer joined yet; end some or let their keys expire."
+        )));
+    }
+    let live = app.live.count(|s| s.tenant == staff.tenant);
+    if live >= MAX_LIVE_PER_TENANT {
+        return Err(too_many_sessions(format!(
+            "The tenant has {live} live sessions on this node, the most it may have."
+        )));
+    }
+    Ok(())
+}
+
+fn too_many_sessions(detail: String) -> Problem {
+    Problem::new(StatusCode::TOO_MANY_REQUESTS, "too_many_sessions")
+        .with_title("Too many sessions")
+        .with_retry_after(Duration::from_secs(60))
+        .with_detail(detail)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewSession {
@@ -159,6 +195,7 @@ async fn create(app: Arc<App>, request: Request) -> HandlerResult {
     let Caller::Staff(staff) = caller else {
         return Err(Problem::forbidden("forbidden").with_detail("Only staff open sessions."));
     };
+    check_session_caps(&app, &staff)?;
     let settings = app.store.tenant(staff.tenant).get().await?.settings;
     let expires = app.clock.unix_now() + i64::from(settings.support_key_validity_secs);
 
@@ -174,6 +211,7 @@ async fn create(app: Arc<App>, request: Request) -> HandlerResult {
     };
     let mut live = LiveSession::new(staff.tenant, info.id, info.relay);
     live.key_expires_at = expires;
+    live.opened_by = Some(staff.user);
     app.live.insert(id, live);
     Metrics::bump(&app.metrics.sessions_created);
 
