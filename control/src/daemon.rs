@@ -10,8 +10,10 @@
 //! exits at once.
 
 use std::convert::Infallible;
+use std::fs::{File, TryLockError};
 use std::io::{self, IsTerminal};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,6 +57,17 @@ pub enum DaemonError {
     /// The tokio runtime or the signal handlers could not be set up.
     #[error("cannot set up the process: {0}")]
     Process(#[source] io::Error),
+    /// Another `sightline serve` runs on this data directory.
+    #[error("another sightline serve is running on the data directory {}", .0.display())]
+    Busy(PathBuf),
+    /// The data directory's lock file cannot be used.
+    #[error("{}: {source}", .path.display())]
+    DataDir {
+        /// The lock file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
     /// The certificate could not be loaded or generated.
     #[error("TLS: {0}")]
     Tls(String),
@@ -103,6 +116,7 @@ pub fn serve(config: Config) -> Result<(), DaemonError> {
 
 async fn run(config: Config) -> Result<(), DaemonError> {
     config.create_data_dir()?;
+    let _serving = lock_data_dir(&config.data_dir)?;
     let tls = load_tls(&config)?;
     let store = Store::open(&config.database_path()).await?;
     let engine = Engine::start(config.engine.clone())?;
@@ -128,6 +142,27 @@ async fn run(config: Config) -> Result<(), DaemonError> {
     close_store(app).await;
     tracing::info!(target: "daemon", "stopped");
     Ok(())
+}
+
+/// Takes the data directory for this process: a second daemon on the same directory would
+/// share its database and end its sessions. The lock (`flock` on `serve.lock`) goes with
+/// the returned file, when the process ends however it ends.
+fn lock_data_dir(data_dir: &Path) -> Result<File, DaemonError> {
+    let path = data_dir.join("serve.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| DaemonError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(DaemonError::Busy(data_dir.to_path_buf())),
+        Err(TryLockError::Error(source)) => Err(DaemonError::DataDir { path, source }),
+    }
 }
 
 /// The HTTPS server's task and the metrics listener.

@@ -347,3 +347,41 @@ fn systemd_unit_verifies_and_is_hardened() {
         "exposure {score} above {MAX_EXPOSURE}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_on_the_same_data_directory_is_refused() {
+    let mut first = Daemon::start(&[]);
+    first.wait_healthy().await;
+    let port = free_port().to_string();
+    let mut second = sightline(&first.data)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--metrics-listen", "off", "--media-workers", "1"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            second.kill().unwrap();
+            panic!("a second daemon started on the same data directory");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    second
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another sightline serve is running on the data directory"),
+        "{stderr}"
+    );
+    // The first one is untouched.
+    assert_eq!(first.https_status("/readyz").await, Some(200));
+}
