@@ -528,3 +528,49 @@ async fn one_agent_cannot_hold_every_relay_port() {
     join(&daemon, &opened[0]).await;
     open_session(&daemon, &team.agent_token).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminated_tenant_cannot_be_joined_and_its_sessions_end() {
+    let daemon = TestDaemon::start_with(|api| api.grace_period = Duration::from_secs(1)).await;
+    let team = Team::new(&daemon, "acme").await;
+    let waiting = open_session(&daemon, &team.agent_token).await;
+    let active = open_session(&daemon, &team.agent_token).await;
+    let customer = join(&daemon, &active).await;
+    daemon.app.store.terminate_tenant("acme").await.unwrap();
+
+    let pin = waiting["pin"].as_str().unwrap();
+    let reply = daemon
+        .call(Method::POST, "/v1/join", None, json!({ "pin": pin }))
+        .await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.error()),
+        (410, "session_ended")
+    );
+
+    // The clean-up ends the live session of the terminated tenant and frees its port.
+    let id = active["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while daemon.app.engine.session_count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "sessions still live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = daemon
+        .app
+        .store
+        .tenant(team.tenant)
+        .sessions()
+        .get(sightline_control::store::SessionId::parse(id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(row.end_reason.as_deref(), Some("tenant_terminated"));
+    let path = format!("/v1/sessions/{id}/consent");
+    let reply = daemon
+        .call(
+            Method::POST,
+            &path,
+            Some(&customer),
+            json!({ "camera": true, "microphone": true }),
+        )
+        .await;
+    assert_eq!(reply.status, 401);
+}

@@ -84,11 +84,45 @@ async fn cleanup(app: &Arc<App>) {
         }
         expire_staff_grace(app, id).await;
     }
+    end_sessions_of_terminated_tenants(app, now).await;
     if let Err(error) = app.store.end_unjoined_expired_sessions(now).await {
         tracing::error!(target: "api", %error, "ending expired sessions failed");
     }
     if let Err(error) = app.store.purge_expired_tokens(now).await {
         tracing::error!(target: "api", %error, "purging expired tokens failed");
+    }
+}
+
+/// Ends the live sessions of tenants whose subscription ended (`sightline tenant
+/// terminate`, which another process may have run): their staff can no longer sign in,
+/// and their customers must not keep a relay port.
+async fn end_sessions_of_terminated_tenants(app: &Arc<App>, now: i64) {
+    let mut tenants: Vec<TenantId> = Vec::new();
+    for id in app.live.ids() {
+        if let Some(tenant) = app.live.with(id, |s| s.tenant) {
+            if !tenants.contains(&tenant) {
+                tenants.push(tenant);
+            }
+        }
+    }
+    for tenant in tenants {
+        let ended = match app.store.tenant(tenant).get().await {
+            Ok(row) => row.subscription_ended_at.is_some_and(|at| at <= now),
+            Err(error) => {
+                tracing::error!(target: "api", %error, "reading a tenant failed");
+                false
+            }
+        };
+        if !ended {
+            continue;
+        }
+        for id in app.live.ids() {
+            if app.live.with(id, |s| s.tenant == tenant) == Some(true) {
+                if let Err(problem) = end_session(app, tenant, id, "tenant_terminated").await {
+                    tracing::warn!(target: "api", session = %id, %problem, "could not end session");
+                }
+            }
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::draining_problem;
-use crate::api::{App, Metrics};
+use crate::api::{live, App, Metrics};
 use crate::auth::token::{BearerToken, TokenHash};
 use crate::http::router::HandlerResult;
 use crate::http::{json_response, read_json, ClientAddr, Problem, Request};
@@ -66,6 +66,13 @@ pub(super) async fn join(app: Arc<App>, request: Request) -> HandlerResult {
         Metrics::bump(&app.metrics.join_failures);
         return Err(why_not(&app, &key, now).await?);
     };
+
+    let tenant = app.store.tenant(session.tenant_id).get().await?;
+    if tenant.subscription_ended_at.is_some_and(|at| at <= now) {
+        // The operator terminated the tenant: its sessions are over.
+        live::end_session(&app, session.tenant_id, session.id, "tenant_terminated").await?;
+        return Err(Problem::gone("session_ended").with_detail("The session has ended."));
+    }
 
     let token = BearerToken::generate();
     let ttl = i64::try_from(app.config.customer_token_ttl.as_secs()).unwrap_or(i64::MAX);
