@@ -166,7 +166,7 @@ fn tenant(command: TenantCommand) -> Result<(), Failure> {
         TenantCommand::List { json, config } => list_tenants(json, config),
         TenantCommand::Terminate { name, config } => {
             let config = config.load()?;
-            with_store(&config, |store| async move {
+            with_store(&config, false, |store| async move {
                 let id = store.terminate_tenant(&name).await?;
                 println!("tenant {name} ({id}) terminated");
                 Ok(())
@@ -183,7 +183,10 @@ fn create_tenant(name: &str, email: &str, config: ConfigArgs) -> Result<(), Fail
     let hash = hash_password(&password, &config.password_params)?;
     drop(password);
 
-    with_store(&config, |store| async move {
+    if !config.database_path().exists() {
+        config.create_data_dir()?;
+    }
+    with_store(&config, true, |store| async move {
         let (tenant_id, admin_id) = store.create_tenant_with_admin(name, email, &hash).await?;
         let ids = json!({ "tenant_id": tenant_id.to_string(), "admin_id": admin_id.to_string() });
         println!("{ids}");
@@ -212,7 +215,7 @@ fn read_password() -> Result<String, Failure> {
 
 fn list_tenants(as_json: bool, config: ConfigArgs) -> Result<(), Failure> {
     let config = config.load()?;
-    with_store(&config, |store| async move {
+    with_store(&config, false, |store| async move {
         let tenants = store.list_tenants().await?;
         let mut out = io::stdout().lock();
         let text = if as_json {
@@ -263,7 +266,7 @@ fn tenant_table(tenants: &[Tenant]) -> String {
 
 fn unlock(email: &str, config: ConfigArgs) -> Result<(), Failure> {
     let config = config.load()?;
-    with_store(&config, |store| async move {
+    with_store(&config, false, |store| async move {
         let user = store
             .clear_lock(email)
             .await
@@ -274,11 +277,25 @@ fn unlock(email: &str, config: ConfigArgs) -> Result<(), Failure> {
 }
 
 /// Opens the store of `config` on a small runtime, runs `work`, and closes the store.
-fn with_store<F, Fut>(config: &Config, work: F) -> Result<(), Failure>
+///
+/// Only `tenant create` may make a new database (the first tenant of a fresh install);
+/// every other command refuses a data directory without one, since a mistyped
+/// `--data-dir` or another working directory would otherwise quietly show an empty
+/// install. Either way the data directory used is said on standard error.
+fn with_store<F, Fut>(config: &Config, may_create: bool, work: F) -> Result<(), Failure>
 where
     F: FnOnce(std::sync::Arc<Store>) -> Fut,
     Fut: std::future::Future<Output = Result<(), Failure>>,
 {
+    let database = config.database_path();
+    if !may_create && !database.exists() {
+        return Err(Failure(format!(
+            "no database at {}: give the daemon's --data-dir (or --config), or create the \
+             first tenant with `sightline tenant create`",
+            database.display()
+        )));
+    }
+    eprintln!("data directory: {}", config.data_dir.display());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

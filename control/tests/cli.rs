@@ -102,7 +102,42 @@ fn weak_password_is_refused_with_the_reason_and_nothing_is_created() {
         "{}",
         text(&short.stderr)
     );
-    assert!(tenants(dir.path()).is_empty());
+    // Nothing was created, not even the database: listing says there is none.
+    let list = run(sightline(dir.path()).args(["tenant", "list"]));
+    assert_eq!(list.status.code(), Some(1));
+    assert!(
+        text(&list.stderr).contains("no database at"),
+        "{}",
+        text(&list.stderr)
+    );
+}
+
+#[test]
+fn commands_other_than_create_refuse_a_data_directory_without_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("typo");
+    for args in [
+        vec!["tenant", "list"],
+        vec!["tenant", "terminate", "acme"],
+        vec!["user", "unlock", "a@b.example"],
+    ] {
+        let out = run(sightline(&typo).args(&args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(stderr.contains("no database at"), "{args:?}: {stderr}");
+    }
+    assert!(!typo.exists(), "a command made the mistyped data directory");
+
+    let out = create(
+        dir.path(),
+        "Initech",
+        "boss@initech.example",
+        "Harbour-Lantern-42",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = format!("data directory: {}", dir.path().display());
+    assert!(text(&out.stderr).contains(&said), "{}", text(&out.stderr));
+    assert_eq!(tenants(dir.path()).len(), 1);
 }
 
 #[test]
