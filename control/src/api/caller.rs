@@ -168,7 +168,8 @@ fn conflict_problem(conflict: Conflict) -> Problem {
         Conflict::Email => ("email_taken", "A user with this email exists."),
         Conflict::SessionState => (
             "session_state",
-            "The session's state does not allow this (it ended, or was already joined).",
+            "The session's state does not allow this now (it has ended, the customer has \
+             not joined yet, or the key was already used).",
         ),
         Conflict::TotpReplay => ("totp_replayed", "This code was already used."),
         // Random values that collided: our side retries; if one gets here, it is ours.

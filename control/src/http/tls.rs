@@ -167,9 +167,10 @@ pub fn load_or_generate(data_dir: &Path) -> Result<TrialCertificate, TlsError> {
     };
     tracing::warn!(
         target: "api",
-        "TLS: using the SELF-SIGNED certificate {} for {}; browsers will warn and no client \
-         can verify this server. It is for trying Sightline out on this machine only: \
-         configure a real certificate before anyone else connects.",
+        "TLS: using the SELF-SIGNED certificate {} for {}; browsers will warn, and only a \
+         client given this file (curl --cacert) can verify the server. It is for trying \
+         Sightline out on this machine only: configure a real certificate before anyone \
+         else connects.",
         trial.cert_path.display(),
         TRIAL_NAMES.join(" and "),
     );
