@@ -574,3 +574,50 @@ async fn a_terminated_tenant_cannot_be_joined_and_its_sessions_end() {
         .await;
     assert_eq!(reply.status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_references_are_bounded_and_plain_text() {
+    let daemon = TestDaemon::start().await;
+    let team = Team::new(&daemon, "acme").await;
+    for (field, value) in [
+        ("customer_name", "x".repeat(201)),
+        ("customer_name", "Ada\u{0}".to_owned()),
+        ("customer_name", "Ada \u{202e}nimda".to_owned()),
+        ("external_ref", "T-1\nT-2".to_owned()),
+    ] {
+        let reply = daemon
+            .call(
+                Method::POST,
+                "/v1/sessions",
+                Some(&team.agent_token),
+                json!({ field: value }),
+            )
+            .await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.error()),
+            (422, "invalid_field"),
+            "{field} {value:?}"
+        );
+    }
+    // Nothing was stored, and no relay port is held.
+    assert_eq!(daemon.app.engine.session_count(), 0);
+    let list = daemon
+        .call(
+            Method::GET,
+            "/v1/sessions",
+            Some(&team.agent_token),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(list.json["sessions"], json!([]));
+    // Ordinary accents and scripts are fine.
+    let reply = daemon
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            Some(&team.agent_token),
+            json!({ "customer_name": "Zoë Ångström 山田" }),
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+}

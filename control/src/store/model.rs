@@ -465,8 +465,20 @@ pub(super) fn check_optional_text(
         Some(text) if text.chars().count() > MAX_TEXT_CHARS => {
             Err(StoreError::invalid(field, "longer than 200 characters"))
         }
+        Some(text) if text.chars().any(is_hidden_control) => Err(StoreError::invalid(
+            field,
+            "contains control or text-direction characters",
+        )),
         _ => Ok(()),
     }
+}
+
+/// Characters that have no place in a name or a reference and can disguise one on an
+/// agent's screen: controls (NUL, newlines) and the bidirectional embedding, override and
+/// isolate marks (Unicode's Bidi_Control, which can reverse how a name reads).
+fn is_hidden_control(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}')
 }
 
 /// Reads the JSON list of recovery-code digests.

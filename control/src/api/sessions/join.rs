@@ -118,7 +118,7 @@ fn throttle(app: &App, source: Option<IpAddr>) -> Result<(), Problem> {
             REFUSED_SINCE_WARNING.store(0, Ordering::Relaxed);
             tracing::warn!(
                 target: "security",
-                source = ?source,
+                source = %source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
                 refused_before = suppressed,
                 retry_after_ms = throttled.retry_after.as_millis() as u64,
                 "join attempts throttled"
