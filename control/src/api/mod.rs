@@ -29,6 +29,7 @@ pub mod sessions;
 
 mod clock;
 mod metrics;
+mod summary;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -43,6 +44,7 @@ use crate::store::Store;
 
 pub use clock::Clock;
 pub use metrics::Metrics;
+pub use summary::Summarised;
 
 /// Settings of the API, from the daemon's configuration.
 #[derive(Debug, Clone)]

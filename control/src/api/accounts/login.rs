@@ -12,7 +12,7 @@ use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{blocking, locked_problem, loggable_email};
-use crate::api::{rfc3339, App, Metrics};
+use crate::api::{rfc3339, App, Metrics, Summarised};
 use crate::auth::password::{hash_password, needs_rehash, verify_dummy, verify_password};
 use crate::auth::token::BearerToken;
 use crate::auth::totp::{self, CodeRejected, TotpSecret, TotpStep};
@@ -72,6 +72,9 @@ async fn login(app: Arc<App>, request: Request) -> HandlerResult {
     issue_token(&app, &user).await
 }
 
+/// Refused sign-ins are logged at most every 10 s, with the count left out.
+static THROTTLE_WARNINGS: Summarised = Summarised::new(10);
+
 /// Admits one sign-in attempt from the request's source address, or answers 429.
 fn throttle_source(app: &App, request: &Request) -> Result<(), Problem> {
     let Some(ClientAddr(peer)) = request.extensions().get::<ClientAddr>().copied() else {
@@ -86,7 +89,10 @@ fn throttle_source(app: &App, request: &Request) -> Result<(), Problem> {
     };
 
     Metrics::bump(&app.metrics.throttled);
-    tracing::warn!(target: "security", source = %peer.ip(), "sign-in attempts throttled");
+    if let Some(left_out) = THROTTLE_WARNINGS.occurrence(app.clock.unix_now()) {
+        tracing::warn!(target: "security", source = %peer.ip(), refused_before = left_out,
+            "sign-in attempts throttled");
+    }
     Err(Problem::too_many_requests(throttled.retry_after)
         .with_detail("Too many sign-in attempts from this address: wait for Retry-After."))
 }

@@ -8,7 +8,6 @@
 //! a stale link is told.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hyper::StatusCode;
@@ -16,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::draining_problem;
-use crate::api::{live, App, Metrics};
+use crate::api::{live, App, Metrics, Summarised};
 use crate::auth::token::{BearerToken, TokenHash};
 use crate::http::router::HandlerResult;
 use crate::http::{json_response, read_json, ClientAddr, Problem, Request};
@@ -26,13 +25,8 @@ use crate::store::{Conflict, SessionState, StoreError, SupportSession};
 const GLOBAL_SOURCE: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 /// Digits of a PIN.
 const PIN_DIGITS: usize = 6;
-/// A burst of refused attempts is logged at most this often, with the count since.
-const WARN_EVERY_SECS: i64 = 10;
-
-/// When the last throttling warning was logged (Unix seconds), process-wide.
-static LAST_WARNING: AtomicI64 = AtomicI64::new(i64::MIN / 2);
-/// Refusals since that warning.
-static REFUSED_SINCE_WARNING: AtomicU64 = AtomicU64::new(0);
+/// Refused attempts are logged at most every 10 s, with the count left out.
+static THROTTLE_WARNINGS: Summarised = Summarised::new(10);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,16 +100,7 @@ fn throttle(app: &App, source: Option<IpAddr>) -> Result<(), Problem> {
     };
     result.map_err(|throttled| {
         Metrics::bump(&app.metrics.throttled);
-        let suppressed = REFUSED_SINCE_WARNING.fetch_add(1, Ordering::Relaxed);
-        let now = app.clock.unix_now();
-        let last = LAST_WARNING.load(Ordering::Relaxed);
-        let due = now >= last + WARN_EVERY_SECS;
-        if due
-            && LAST_WARNING
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            REFUSED_SINCE_WARNING.store(0, Ordering::Relaxed);
+        if let Some(suppressed) = THROTTLE_WARNINGS.occurrence(app.clock.unix_now()) {
             tracing::warn!(
                 target: "security",
                 source = %source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
