@@ -540,3 +540,30 @@ async fn sockets_waiting_for_auth_are_capped() {
     assert_eq!(recv(&mut waiting).await["type"], "welcome");
     let _second = join(&s.daemon, s.session, &s.customer_token).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_person_cannot_take_every_place_of_a_session() {
+    let s = scene_with(SocketLimits {
+        per_person: 2,
+        ..SocketLimits::default()
+    })
+    .await;
+    let _one = open(&s.daemon, s.session, Some(&s.customer_token))
+        .await
+        .unwrap();
+    let _two = open(&s.daemon, s.session, Some(&s.customer_token))
+        .await
+        .unwrap();
+    let Err(WsError::Http(response)) = open(&s.daemon, s.session, Some(&s.customer_token)).await
+    else {
+        panic!("a third socket of the customer must be refused");
+    };
+    assert_eq!(response.status(), 429);
+
+    // The staff still get in, by header and by message.
+    let mut admin = open(&s.daemon, s.session, Some(&s.admin_token))
+        .await
+        .unwrap();
+    assert_eq!(recv(&mut admin).await["type"], "welcome");
+    assert_eq!(s.daemon.app.hub.socket_count(s.session), 3);
+}

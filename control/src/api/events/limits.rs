@@ -23,6 +23,9 @@ pub struct SocketLimits {
     pub max_message_bytes: usize,
     /// Authenticated sockets per session.
     pub per_session: usize,
+    /// Authenticated sockets of one person (the customer, one staff user) in a session,
+    /// so that nobody can take every place of a session.
+    pub per_person: usize,
     /// Sockets upgraded but not yet authenticated, in the whole daemon.
     pub pending: usize,
     /// Messages a client may send per second, on average.
@@ -42,6 +45,7 @@ impl Default for SocketLimits {
             send_timeout: Duration::from_secs(10),
             max_message_bytes: 16 * 1024,
             per_session: 32,
+            per_person: 4,
             pending: 1024,
             rate_per_second: 30,
             rate_burst: 60,

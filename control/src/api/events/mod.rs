@@ -139,6 +139,8 @@ pub struct EventHub {
     channels: Mutex<HashMap<SessionId, broadcast::Sender<Arc<SessionEvent>>>>,
     /// Authenticated sockets per session.
     sockets: Mutex<HashMap<SessionId, usize>>,
+    /// Authenticated sockets per session and person (`customer` or a user id).
+    people: Mutex<HashMap<(SessionId, String), usize>>,
     /// Sockets upgraded but not yet authenticated, in all.
     pending: AtomicUsize,
     /// Last sequence number given to a relayed chat or annotation.
@@ -194,20 +196,25 @@ impl EventHub {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Counts one more socket of `session` unless it has `max` already.
-    fn admit_socket(&self, session: SessionId, max: usize) -> bool {
+    /// Counts one more socket of `person` in `session` unless the session has
+    /// `limits.per_session` or the person `limits.per_person` already.
+    fn admit_socket(&self, session: SessionId, person: &str, limits: &SocketLimits) -> bool {
         let mut sockets = lock(&self.sockets);
-        let count = sockets.entry(session).or_insert(0);
-        if *count >= max {
+        let mut people = lock(&self.people);
+        let in_session = sockets.get(&session).copied().unwrap_or(0);
+        let key = (session, person.to_owned());
+        let of_person = people.get(&key).copied().unwrap_or(0);
+        if in_session >= limits.per_session || of_person >= limits.per_person {
             return false;
         }
-        *count += 1;
+        sockets.insert(session, in_session + 1);
+        people.insert(key, of_person + 1);
         true
     }
 
     /// Counts one socket of `session` less; forgets the session's channel when nobody
     /// listens to it any more.
-    fn release_socket(&self, session: SessionId) {
+    fn release_socket(&self, session: SessionId, person: &str) {
         let mut sockets = lock(&self.sockets);
         if let Some(count) = sockets.get_mut(&session) {
             *count = count.saturating_sub(1);
@@ -215,7 +222,15 @@ impl EventHub {
                 sockets.remove(&session);
             }
         }
-        drop(sockets);
+        let mut people = lock(&self.people);
+        let key = (session, person.to_owned());
+        if let Some(count) = people.get_mut(&key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                people.remove(&key);
+            }
+        }
+        drop((sockets, people));
 
         let mut channels = self.lock();
         if channels

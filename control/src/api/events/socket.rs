@@ -94,7 +94,7 @@ async fn open(app: &Arc<App>, headers: &HeaderMap, session: SessionId) -> Result
     let limits = app.hub.socket_limits();
     let (member, pending) = if headers.contains_key(hyper::header::AUTHORIZATION) {
         let member = member_by_header(app, headers, session).await?;
-        let slot = SocketSlot::admit(app, session, &limits).ok_or_else(too_many)?;
+        let slot = SocketSlot::admit(app, &member, &limits).ok_or_else(too_many)?;
         (Some((member, slot)), None)
     } else {
         let pending = PendingSlot::admit(app, &limits).ok_or_else(too_many_pending)?;
@@ -266,26 +266,33 @@ fn who_of(caller: &Caller) -> Who {
     }
 }
 
-/// One authenticated socket of a session, counted until dropped.
+/// One authenticated socket of a session and person, counted until dropped.
 struct SocketSlot {
     app: Arc<App>,
     session: SessionId,
+    person: String,
 }
 
 impl SocketSlot {
-    fn admit(app: &Arc<App>, session: SessionId, limits: &SocketLimits) -> Option<Self> {
+    fn admit(app: &Arc<App>, member: &Member, limits: &SocketLimits) -> Option<Self> {
+        let person = member
+            .who
+            .user_id
+            .clone()
+            .unwrap_or_else(|| "customer".to_owned());
         app.hub
-            .admit_socket(session, limits.per_session)
+            .admit_socket(member.session, &person, limits)
             .then(|| SocketSlot {
                 app: Arc::clone(app),
-                session,
+                session: member.session,
+                person,
             })
     }
 }
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        self.app.hub.release_socket(self.session);
+        self.app.hub.release_socket(self.session, &self.person);
     }
 }
 
@@ -386,7 +393,7 @@ async fn authenticate(
         };
         close(CloseCode::Policy, reason)
     })?;
-    let slot = SocketSlot::admit(app, session, limits)
+    let slot = SocketSlot::admit(app, &member, limits)
         .ok_or_else(|| close(CloseCode::Again, "too_many_sockets"))?;
     Ok((member, slot))
 }
