@@ -621,3 +621,33 @@ async fn names_and_references_are_bounded_and_plain_text() {
         .await;
     assert_eq!(reply.status, 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_who_joined_but_never_connects_does_not_hold_a_port_forever() {
+    // A short grace period makes the clean-up run often.
+    let daemon = TestDaemon::start_with(|api| api.grace_period = Duration::from_secs(1)).await;
+    let team = Team::new(&daemon, "acme").await;
+    let session = open_session(&daemon, &team.agent_token).await;
+    let id = session["id"].as_str().unwrap();
+    join(&daemon, &session).await;
+
+    // Well within the half hour: still live after several clean-up rounds.
+    daemon.clock.skip_ahead(Duration::from_secs(20 * 60));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(daemon.app.engine.session_count(), 1);
+
+    daemon.clock.skip_ahead(Duration::from_secs(11 * 60));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while daemon.app.engine.session_count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session is still live"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shown = detail(&daemon, id, &team.agent_token).await;
+    assert_eq!(
+        (shown["state"].as_str(), shown["end_reason"].as_str()),
+        (Some("ended"), Some("customer_absent"))
+    );
+}

@@ -23,6 +23,9 @@ use crate::store::{SessionId, SessionState, StoreError, SupportSession, TenantId
 const CLEANUP_EVERY: Duration = Duration::from_secs(10);
 /// Shortest pause between two clean-up rounds.
 const CLEANUP_AT_LEAST: Duration = Duration::from_millis(100);
+/// How long a customer who joined may stay without any media connection before the session
+/// ends (`customer_absent`): its relay port is not held for nobody.
+const CUSTOMER_ABSENT_SECS: i64 = 30 * 60;
 /// Engine events kept per session while they name what the API has not recorded yet.
 const MAX_ORPHANS: usize = 64;
 /// How long the event thread waits before checking whether the API still exists.
@@ -126,11 +129,19 @@ async fn end_sessions_of_terminated_tenants(app: &Arc<App>, now: i64) {
     }
 }
 
-/// Why `session` ends now, if it does: its key expired unjoined, or the customer's grace
-/// period ran out.
-fn due_end(app: &App, session: &LiveSession, now: i64) -> Option<(TenantId, &'static str)> {
+/// Why `session` ends now, if it does: its key expired unjoined, the customer has had no
+/// media resource for [`CUSTOMER_ABSENT_SECS`] since it joined or was last seen with one
+/// (recorded here, at each round), or the customer's grace period ran out.
+fn due_end(app: &App, session: &mut LiveSession, now: i64) -> Option<(TenantId, &'static str)> {
     if !session.joined && session.key_expires_at <= now {
         return Some((session.tenant, "key_expired"));
+    }
+    if session.people.contains_key(&PersonKey::Customer) {
+        session.customer_seen_at = Some(now);
+    } else if let Some(since) = session.customer_seen_at.or(session.joined_at) {
+        if since + CUSTOMER_ABSENT_SECS <= now {
+            return Some((session.tenant, "customer_absent"));
+        }
     }
     let customer = session.people.get(&PersonKey::Customer)?;
     let lost = customer.grace_until.is_some_and(|t| t <= app.clock.now());
@@ -336,6 +347,7 @@ pub(crate) async fn ensure_live(
     let mut live = LiveSession::new(row.tenant_id, info.id, info.relay);
     live.held = row.state == SessionState::Held;
     live.joined = row.joined_at.is_some();
+    live.joined_at = row.joined_at;
     live.key_expires_at = row.key_expires_at;
     if !app.live.insert(row.id, live) {
         let _ = engine_call(app, move |e| e.close_session(info.id)).await;

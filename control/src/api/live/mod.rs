@@ -146,6 +146,10 @@ pub struct LiveSession {
     pub held: bool,
     /// Whether the customer joined.
     pub joined: bool,
+    /// When the customer joined (Unix seconds), if it did.
+    pub joined_at: Option<i64>,
+    /// When a clean-up round last saw the customer with a media resource (Unix seconds).
+    pub customer_seen_at: Option<i64>,
     /// The staff user who opened it, when it was opened in this process.
     pub opened_by: Option<UserId>,
     /// When the PIN and join link stop working (Unix seconds).
@@ -166,6 +170,8 @@ impl LiveSession {
             consent: Consent::default(),
             held: false,
             joined: false,
+            joined_at: None,
+            customer_seen_at: None,
             opened_by: None,
             key_expires_at: 0,
             people: HashMap::new(),

@@ -79,7 +79,10 @@ pub(super) async fn join(app: Arc<App>, request: Request) -> HandlerResult {
         Err(StoreError::Conflict(Conflict::SessionState)) => return Err(key_used()),
         Err(error) => return Err(error.into()),
     }
-    app.live.with(session.id, |s| s.joined = true);
+    app.live.with(session.id, |s| {
+        s.joined = true;
+        s.joined_at = Some(now);
+    });
     Metrics::bump(&app.metrics.customer_joins);
     tracing::info!(target: "api", session = %session.id, "customer joined");
 
