@@ -104,11 +104,7 @@ async fn expired_key_is_gone_and_clean_up_ends_the_session() {
 
     // The clean-up runs every quarter of the grace period here: the session ends and its
     // engine session closes.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while daemon.app.engine.session_count() > 0 && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(daemon.app.engine.session_count(), 0);
+    wait_until_no_engine_session(&daemon).await;
     assert_eq!(daemon.app.live.len(), 0);
     let shown = detail(&daemon, id, &team.agent_token).await;
     assert_eq!(shown["state"], "ended");
@@ -549,11 +545,7 @@ async fn a_terminated_tenant_cannot_be_joined_and_its_sessions_end() {
 
     // The clean-up ends the live session of the terminated tenant and frees its port.
     let id = active["id"].as_str().unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while daemon.app.engine.session_count() > 0 {
-        assert!(std::time::Instant::now() < deadline, "sessions still live");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_no_engine_session(&daemon).await;
     let row = daemon
         .app
         .store
@@ -637,17 +629,22 @@ async fn a_customer_who_joined_but_never_connects_does_not_hold_a_port_forever()
     assert_eq!(daemon.app.engine.session_count(), 1);
 
     daemon.clock.skip_ahead(Duration::from_secs(11 * 60));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while daemon.app.engine.session_count() > 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the session is still live"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_no_engine_session(&daemon).await;
     let shown = detail(&daemon, id, &team.agent_token).await;
     assert_eq!(
         (shown["state"].as_str(), shown["end_reason"].as_str()),
         (Some("ended"), Some("customer_absent"))
     );
+}
+
+/// Waits (up to 10 s) until the clean-up has closed every engine session.
+async fn wait_until_no_engine_session(daemon: &TestDaemon) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while daemon.app.engine.session_count() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "engine sessions are still live"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
