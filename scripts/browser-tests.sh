@@ -8,6 +8,9 @@
 # against a fresh demo on a free loopback port, with a time limit, always stopping the demo.
 # Prints one line per test, the DTLS version and SRTP profile the demo negotiated with each
 # client, and a final `N passed, N failed` line; exits non-zero when any test failed.
+#
+# The `daemon` scenario (tests/browser/daemon.mjs) runs the real `sightline` daemon instead,
+# with a fresh data directory and tenant, and drives its web client (/agent/ and /join).
 # Meant for a fresh Debian 12 as root (or a machine that already has the packages).
 set -euo pipefail
 
@@ -15,6 +18,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tests="$repo/tests/browser"
 work="$(mktemp -d)"
 demo_pid=""
+daemon_pid=""
 passed=0
 failed=0
 skipped=0
@@ -75,13 +79,23 @@ install_node_modules() {
 build_demo() {
     log "building the loopback demo"
     (cd "$repo" && cargo build --quiet --locked -p media-core --example loopback_demo)
-    local target
-    target="$(cd "$repo" && cargo metadata --format-version 1 --no-deps | node -e '
+    demo_bin="$(target_dir)/debug/examples/loopback_demo"
+    [[ -x "$demo_bin" ]] || { log "no demo binary at $demo_bin" >&2; exit 1; }
+}
+
+# Cargo's target directory (CARGO_TARGET_DIR when set).
+target_dir() {
+    (cd "$repo" && cargo metadata --format-version 1 --no-deps | node -e '
         let json = "";
         process.stdin.on("data", (d) => (json += d));
-        process.stdin.on("end", () => console.log(JSON.parse(json).target_directory));')"
-    demo_bin="$target/debug/examples/loopback_demo"
-    [[ -x "$demo_bin" ]] || { log "no demo binary at $demo_bin" >&2; exit 1; }
+        process.stdin.on("end", () => console.log(JSON.parse(json).target_directory));')
+}
+
+build_daemon() {
+    log "building the sightline daemon"
+    (cd "$repo" && cargo build --quiet --locked -p sightline-control --bin sightline)
+    daemon_bin="$(target_dir)/debug/sightline"
+    [[ -x "$daemon_bin" ]] || { log "no daemon binary at $daemon_bin" >&2; exit 1; }
 }
 
 free_port() {
@@ -124,8 +138,51 @@ stop_demo() {
     fi
 }
 
+# Starts a fresh daemon (new data directory, one tenant whose administrator signs in as the
+# agent) on a free loopback port and waits until /healthz answers.
+start_daemon() {
+    local port data="$work/daemon-data"
+    port="$(free_port)"
+    daemon_url="https://127.0.0.1:$port"
+    daemon_log="$work/daemon.log"
+    daemon_email="agent@example.com"
+    daemon_password="Harbour-Lantern-$RANDOM-$RANDOM"
+    rm -rf "$data"
+    if ! SIGHTLINE_PASSWORD="$daemon_password" "$daemon_bin" tenant create --data-dir "$data" \
+        --name browser-tests --admin-email "$daemon_email" >"$daemon_log" 2>&1; then
+        log "cannot create the tenant:" >&2
+        cat "$daemon_log" >&2
+        return 1
+    fi
+    NO_COLOR=1 RUST_LOG=info "$daemon_bin" serve --data-dir "$data" --listen "127.0.0.1:$port" \
+        --metrics-listen off --media-workers 1 --media-pin-workers false >>"$daemon_log" 2>&1 &
+    daemon_pid=$!
+    local _
+    for _ in $(seq 150); do
+        if NODE_TLS_REJECT_UNAUTHORIZED=0 node -e \
+            'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' \
+            "$daemon_url/healthz" 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$daemon_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "daemon did not start; its log:" >&2
+    cat "$daemon_log" >&2
+    return 1
+}
+
+stop_daemon() {
+    if [[ -n "$daemon_pid" ]]; then
+        kill "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+        daemon_pid=""
+    fi
+}
+
 cleanup() {
     stop_demo
+    stop_daemon
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -168,9 +225,16 @@ record() {
 # Chromium tests of one scenario of chromium.mjs, against their own demo: one TAP line per
 # top-level test. NAME SCENARIO
 run_chromium() {
-    local name="$1" started=$SECONDS status=0 line results=0 failures=0
+    local name="$1" started=$SECONDS status=0
     run_client "$name" 90 env CHROMIUM_SCENARIO="$2" \
         node --test-reporter=tap "$tests/chromium.mjs" || status=$?
+    record_tap "$name" chromium.mjs "$started" "$status"
+}
+
+# Records one result per top-level TAP test line of $client_out, and a failure when the
+# program failed without a failing test or printed none. NAME PROGRAM STARTED STATUS
+record_tap() {
+    local name="$1" program="$2" started="$3" status="$4" line results=0 failures=0
     while IFS= read -r line; do
         results=$((results + 1))
         case "$line" in
@@ -183,8 +247,30 @@ run_chromium() {
         esac
     done < <(grep -E '^(not )?ok [0-9]+ - ' "$client_out" || true)
     if ((results == 0 || (status != 0 && failures == 0))); then
-        record FAIL "$name: chromium.mjs" "exit status $status, $results results"
+        record FAIL "$name: $program" "exit status $status, $results results"
     fi
+}
+
+# daemon.mjs against a fresh daemon: the web client's whole support session. NAME
+run_daemon() {
+    local name="$1" started=$SECONDS status=0
+    client_out="$work/$name.out"
+    if ! start_daemon; then
+        stop_daemon
+        record FAIL "$name: daemon.mjs" "the daemon did not start"
+        return
+    fi
+    DAEMON_URL="$daemon_url" DAEMON_EMAIL="$daemon_email" DAEMON_PASSWORD="$daemon_password" \
+        timeout --kill-after=5 150 node --test-reporter=tap "$tests/daemon.mjs" \
+        >"$client_out" 2>&1 || status=$?
+    stop_daemon
+    sed 's/^/  | /' "$client_out"
+    ((status == 124)) && log "$name: timed out after 150s"
+    if ((status != 0)); then
+        log "$name: the daemon's log:"
+        sed 's/\x1b\[[0-9;]*m//g; s/^/  daemon: /' "$daemon_log" | tail -n 60
+    fi
+    record_tap "$name" daemon.mjs "$started" "$status"
 }
 
 # One scenario of gst_webrtcbin.py against its own demo. NAME SCENARIO DESCRIPTION
@@ -201,11 +287,13 @@ run_gstreamer() {
 install_packages
 install_node_modules
 build_demo
+build_daemon
 log "demo: $demo_bin; $(/usr/bin/chromium --version 2>/dev/null); node $(node --version)"
 run_chromium chromium browser
 run_chromium chromium-gst gstreamer
 run_gstreamer gstreamer media "webrtcbin publishes VP8+Opus, webrtcbin watches"
 run_gstreamer gstreamer-rsa rsa-refused \
     "known gap: webrtcbin's default RSA certificate is refused (dimpl 0.9 takes ECDSA only)"
+run_daemon daemon
 printf '%d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
 ((failed == 0))

@@ -15,3 +15,4 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod store;
+pub mod web;

@@ -48,6 +48,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/sessions/{id}/events"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
+    ("GET", "/"),
+    ("GET", "/agent/"),
+    ("GET", "/join"),
+    ("GET", "/assets/{name}"),
 ];
 
 const HTTP_METHODS: &[&str] = &[

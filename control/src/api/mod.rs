@@ -229,12 +229,13 @@ pub fn handler(app: &Arc<App>) -> impl Handler {
     cors::Cors::new(router(app), &app.config.cors_origins)
 }
 
-/// The complete route table of the API, with `/healthz` and `/readyz`.
+/// The complete route table of the API, with `/healthz`, `/readyz` and the web client.
 pub fn router(app: &Arc<App>) -> Router {
     let router = Router::new().with_health(app.readiness.clone());
     let router = accounts::routes(router, app);
     let router = sessions::routes(router, app);
     let router = media::routes(router, app);
+    let router = crate::web::routes(router);
     events::routes(router, app)
 }
 

@@ -1,0 +1,155 @@
+// The agent console: sign in (with a second factor when the account has one), start a
+// support session, give the customer its PIN or link, watch the customer's camera (WHEP),
+// talk through the microphone (WHIP) and follow the session's events.
+//
+// The staff token lives in memory only: a reload signs out.
+
+import { api, ApiError, closePeer, negotiate, openEvents, setStatus, showOnly } from "./client.js";
+
+const $ = (id) => document.getElementById(id);
+const SECTIONS = ["signin-form", "idle", "session"];
+
+/** The sign-in, the session and its media; exposed as `window.sightlineTest` for tests. */
+const state = { token: null, sessionId: null, viewer: null, mic: null, socket: null };
+window.sightlineTest = state;
+
+async function signIn(event) {
+  event.preventDefault();
+  const body = { email: $("email").value, password: $("password").value };
+  const totp = $("totp").value.trim();
+  if (totp) body.totp = totp;
+  setStatus("Signing in…");
+  try {
+    const signedIn = await api("POST", "/v1/auth/login", { json: body });
+    state.token = signedIn.token;
+    $("password").value = "";
+    $("totp").value = "";
+    if (signedIn.totp_enrolment_required) {
+      setStatus("Your organisation requires an authenticator app: enrol one before taking sessions.");
+      return;
+    }
+  } catch (error) {
+    setStatus(signInFailure(error));
+    return;
+  }
+  showOnly(SECTIONS, ["idle"]);
+  setStatus("Signed in. Start a session when a customer calls.");
+}
+
+function signInFailure(error) {
+  if (error instanceof ApiError && error.code === "totp_required") {
+    $("totp-row").hidden = false;
+    $("totp").focus();
+    return "Enter the code from your authenticator app.";
+  }
+  if (error instanceof ApiError && error.status === 401) return "Wrong email, password or code.";
+  if (error instanceof ApiError && error.status === 423) return "Too many failed attempts: this account is locked for a while.";
+  if (error instanceof ApiError && error.status === 429) return "Too many attempts: wait a minute.";
+  return `Cannot sign in: ${error.message}`;
+}
+
+async function startSession() {
+  $("start").disabled = true;
+  try {
+    const session = await api("POST", "/v1/sessions", { token: state.token, json: {} });
+    state.sessionId = session.id;
+    showSession(session);
+  } catch (error) {
+    setStatus(`Cannot start a session: ${error.message}`);
+    return;
+  } finally {
+    $("start").disabled = false;
+  }
+  state.socket = openEvents(state.sessionId, state.token, onEvent);
+  await Promise.all([watch(), talk()]);
+}
+
+function showSession(session) {
+  const link = `${location.origin}/join#${session.join_token}`;
+  $("pin-out").textContent = session.pin;
+  $("join-link").href = link;
+  $("join-link").textContent = link;
+  $("events").replaceChildren();
+  showOnly(SECTIONS, ["session"]);
+  setStatus("Waiting for the customer to join.");
+}
+
+/** Watches the customer: the video fills when the customer publishes. */
+async function watch() {
+  const pc = new RTCPeerConnection();
+  state.viewer = pc;
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const remote = new MediaStream();
+  $("remote").srcObject = remote;
+  pc.addEventListener("track", (event) => remote.addTrack(event.track));
+  try {
+    await negotiate(pc, `/v1/sessions/${state.sessionId}/whep`, state.token);
+  } catch (error) {
+    setStatus(`Cannot receive the customer's camera: ${error.message}`);
+  }
+}
+
+/** Sends the agent's microphone to the customer; the session goes on without it. */
+async function talk() {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const pc = new RTCPeerConnection();
+    state.mic = pc;
+    for (const track of stream.getAudioTracks()) {
+      pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    }
+    await negotiate(pc, `/v1/sessions/${state.sessionId}/whip`, state.token);
+  } catch (error) {
+    setStatus(`The customer cannot hear you: ${error.message}`);
+  }
+}
+
+async function endSession() {
+  try {
+    await api("DELETE", `/v1/sessions/${state.sessionId}`, { token: state.token });
+  } catch (error) {
+    setStatus(`Ending failed: ${error.message}`);
+  }
+}
+
+function onEvent(event) {
+  const item = document.createElement("li");
+  item.dataset.type = event.type;
+  const { type, ...rest } = event;
+  item.textContent = `${type} ${JSON.stringify(rest)}`;
+  $("events").append(item);
+  if (event.type === "joined" && event.who?.role === "customer") setStatus("The customer joined.");
+  if (event.type === "consent") setStatus(consentText(event));
+  if (event.type === "ended") sessionEnded(event.reason);
+}
+
+function consentText(event) {
+  if (event.camera && event.microphone) return "The customer shares camera and microphone.";
+  if (event.camera || event.microphone) return "The customer shares part of the media.";
+  return "The customer does not share camera or microphone.";
+}
+
+function sessionEnded(reason) {
+  closePeer(state.viewer);
+  closePeer(state.mic);
+  state.viewer = null;
+  state.mic = null;
+  state.socket?.close();
+  state.socket = null;
+  $("idle").hidden = false;
+  setStatus(`The session ended (${reason}).`);
+}
+
+function toggleSound() {
+  const remote = $("remote");
+  remote.muted = !remote.muted;
+  $("unmute").textContent = remote.muted ? "Unmute the customer" : "Mute the customer";
+}
+
+$("signin-form").addEventListener("submit", signIn);
+$("start").addEventListener("click", startSession);
+$("end-session").addEventListener("click", endSession);
+$("unmute").addEventListener("click", toggleSound);
+showOnly(SECTIONS, ["signin-form"]);
+setStatus("Sign in to take support sessions.");

@@ -1,0 +1,223 @@
+// Chromium through the sightline daemon and its web client: an agent signs in on /agent/ and
+// starts a session; a customer in a second browser context opens the join link, reads the
+// consent screen (before the page has asked for any device), allows, and the agent must
+// decode the customer's camera while the customer receives the agent's microphone; the
+// customer ends and the agent sees `ended`. A second test has the customer decline: no
+// device is ever requested and the agent receives no video.
+//
+// Run by scripts/browser-tests.sh against a fresh daemon: DAEMON_URL (https, self-signed
+// trial certificate on loopback), DAEMON_EMAIL and DAEMON_PASSWORD (the tenant's admin).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+
+const DAEMON_URL = process.env.DAEMON_URL ?? "https://127.0.0.1:8443";
+const EMAIL = process.env.DAEMON_EMAIL ?? "admin@example.com";
+const PASSWORD = process.env.DAEMON_PASSWORD ?? "";
+const EXECUTABLE = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const MEDIA_TIMEOUT_MS = 20_000;
+const END_TIMEOUT_MS = 5_000;
+/** How long the decline test watches for media that must not come. */
+const QUIET_MS = 4_000;
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+  "--allow-loopback-in-peer-connection",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-gpu",
+  "--ignore-certificate-errors",
+];
+
+/** Counts the page's getUserMedia calls in `window.getUserMediaCalls`, before any script. */
+function countGetUserMedia() {
+  window.getUserMediaCalls = 0;
+  const devices = navigator.mediaDevices;
+  if (!devices) return;
+  const original = devices.getUserMedia.bind(devices);
+  devices.getUserMedia = (...args) => {
+    window.getUserMediaCalls += 1;
+    return original(...args);
+  };
+}
+
+async function newContext(browser) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  await context.grantPermissions(["camera", "microphone"], { origin: DAEMON_URL });
+  await context.addInitScript(countGetUserMedia);
+  return context;
+}
+
+async function newPage(context, name) {
+  const page = await context.newPage();
+  page.on("console", (msg) => {
+    if (msg.type() === "error" || msg.type() === "warning") {
+      console.error(`[${name}] ${msg.type()}: ${msg.text()}`);
+    }
+  });
+  page.on("pageerror", (error) => console.error(`[${name}] page error: ${error.message}`));
+  return page;
+}
+
+/** Opens the console at `/`, signs in and starts a session; returns the page and link. */
+async function agentStartsSession(browser) {
+  const agent = await newPage(await newContext(browser), "agent");
+  await agent.goto(`${DAEMON_URL}/`);
+  assert.equal(new URL(agent.url()).pathname, "/agent/", "/ redirects to the console");
+  await agent.fill("#email", EMAIL);
+  await agent.fill("#password", PASSWORD);
+  await agent.click("#signin");
+  await agent.locator("#start").waitFor({ state: "visible", timeout: 30_000 });
+  await agent.click("#start");
+  await agent.locator("#join-link").waitFor({ state: "visible" });
+  const link = await agent.locator("#join-link").getAttribute("href");
+  const pin = await agent.locator("#pin-out").textContent();
+  assert.match(pin, /^[0-9]{6}$/, "the console shows a six-digit PIN");
+  assert.ok(link.startsWith(`${DAEMON_URL}/join#`), `join link ${link}`);
+  return { agent, link };
+}
+
+/** Opens the join link in a fresh context and waits for the consent screen. */
+async function customerOpens(browser, link) {
+  const customer = await newPage(await newContext(browser), "customer");
+  await customer.goto(link);
+  await customer.locator("#consent").waitFor({ state: "visible", timeout: 15_000 });
+  const text = (await customer.locator("#consent").textContent()).replace(/\s+/g, " ");
+  for (const words of ["camera", "microphone", "support agent only", "until you press"]) {
+    assert.ok(text.includes(words), `the consent screen says "${words}": ${text}`);
+  }
+  assert.equal(await getUserMediaCalls(customer), 0, "no device asked for before consent");
+  assert.equal(new URL(customer.url()).hash, "", "the join token left the address bar");
+  return customer;
+}
+
+function getUserMediaCalls(page) {
+  return page.evaluate(() => window.getUserMediaCalls);
+}
+
+/** Inbound RTP of one kind on `window.sightlineTest[pcName]`, and the `#remote` video. */
+function mediaStats(page, pcName, kind) {
+  return page.evaluate(
+    async ({ pcName, kind }) => {
+      const out = { packetsReceived: 0, framesDecoded: 0, connection: null };
+      const video = document.getElementById("remote");
+      if (video) {
+        out.videoWidth = video.videoWidth;
+        out.totalVideoFrames = video.getVideoPlaybackQuality().totalVideoFrames;
+      }
+      const pc = window.sightlineTest?.[pcName];
+      if (!pc) return out;
+      out.connection = pc.connectionState;
+      for (const s of (await pc.getStats()).values()) {
+        if (s.type === "inbound-rtp" && s.kind === kind) {
+          out.packetsReceived += s.packetsReceived ?? 0;
+          out.framesDecoded += s.framesDecoded ?? 0;
+        }
+      }
+      return out;
+    },
+    { pcName, kind },
+  );
+}
+
+/** Polls `probe` until `done` holds for its result or the deadline passes; returns the last. */
+async function waitFor(probe, done, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last = await probe();
+  while (!done(last) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    last = await probe();
+  }
+  return last;
+}
+
+/** The customer ends; the agent's event list must show `ended` within 5 s. */
+async function customerEnds(customer, agent) {
+  await customer.click("#end");
+  const ended = agent.locator('#events li[data-type="ended"]');
+  await ended.waitFor({ state: "attached", timeout: END_TIMEOUT_MS });
+  assert.match(await ended.textContent(), /ended_by_customer/);
+  assert.match(await customer.locator("#status").textContent(), /ended/);
+}
+
+test("a customer shares the camera with an agent through the daemon", async () => {
+  const browser = await chromium.launch({
+    executablePath: EXECUTABLE,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 15_000,
+  });
+  try {
+    const { agent, link } = await agentStartsSession(browser);
+    const customer = await customerOpens(browser, link);
+    await customer.click("#allow");
+
+    const seen = await waitFor(
+      () => mediaStats(agent, "viewer", "video"),
+      (s) => s.framesDecoded > 10 && s.videoWidth > 0 && s.totalVideoFrames > 0,
+      MEDIA_TIMEOUT_MS,
+    );
+    console.log(`agent viewer: ${JSON.stringify(seen)}`);
+    assert.ok(seen.videoWidth > 0, `the agent's video has no size: ${JSON.stringify(seen)}`);
+    assert.ok(seen.framesDecoded > 10, `the agent decoded ${seen.framesDecoded} frames`);
+    const later = await waitFor(
+      () => mediaStats(agent, "viewer", "video"),
+      (s) => s.totalVideoFrames > seen.totalVideoFrames,
+      3_000,
+    );
+    assert.ok(later.totalVideoFrames > seen.totalVideoFrames, "the agent's video stopped");
+
+    const heard = await waitFor(
+      () => mediaStats(customer, "receive", "audio"),
+      (s) => s.packetsReceived > 0,
+      MEDIA_TIMEOUT_MS,
+    );
+    console.log(`customer receiving the agent: ${JSON.stringify(heard)}`);
+    assert.ok(heard.packetsReceived > 0, "the customer received no audio from the agent");
+    assert.equal(await getUserMediaCalls(customer), 1, "one getUserMedia after allow");
+
+    await customerEnds(customer, agent);
+  } finally {
+    await browser.close();
+  }
+});
+
+test("a customer who declines shares nothing and can still end", async () => {
+  const browser = await chromium.launch({
+    executablePath: EXECUTABLE,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 15_000,
+  });
+  try {
+    const { agent, link } = await agentStartsSession(browser);
+    const customer = await customerOpens(browser, link);
+    await customer.click("#decline");
+    await customer.locator("#declined").waitFor({ state: "visible" });
+    assert.match(await customer.locator("#declined").textContent(), /will not see or hear/);
+    await customer.locator("#allow-later").waitFor({ state: "visible" });
+
+    // Once both media paths are up, watch for a while: nothing of the customer may arrive.
+    const connected = await waitFor(
+      () => mediaStats(agent, "viewer", "video"),
+      (s) => s.connection === "connected",
+      MEDIA_TIMEOUT_MS,
+    );
+    assert.equal(connected.connection, "connected", "the agent's viewer connected");
+    await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
+    const quiet = await mediaStats(agent, "viewer", "video");
+    console.log(`agent viewer after decline: ${JSON.stringify(quiet)}`);
+    assert.equal(quiet.packetsReceived, 0, "the agent received video packets");
+    assert.equal(quiet.videoWidth, 0, "the agent's video has a picture");
+    assert.equal(await getUserMediaCalls(customer), 0, "getUserMedia was called");
+
+    await customerEnds(customer, agent);
+  } finally {
+    await browser.close();
+  }
+});
