@@ -2,8 +2,8 @@
 // starts a session; a customer in a second browser context opens the join link, reads the
 // consent screen (before the page has asked for any device), allows, and the agent must
 // decode the customer's camera while the customer receives the agent's microphone; the
-// customer ends and the agent sees `ended`. A second test has the customer decline: no
-// device is ever requested and the agent receives no video.
+// customer ends and the agent sees `ended`. A second test has the customer join by PIN and
+// decline: no device is ever requested and the agent receives no video.
 //
 // Run by scripts/browser-tests.sh against a fresh daemon: DAEMON_URL (https, self-signed
 // trial certificate on loopback), DAEMON_EMAIL and DAEMON_PASSWORD (the tenant's admin).
@@ -79,13 +79,22 @@ async function agentStartsSession(browser) {
   const pin = await agent.locator("#pin-out").textContent();
   assert.match(pin, /^[0-9]{6}$/, "the console shows a six-digit PIN");
   assert.ok(link.startsWith(`${DAEMON_URL}/join#`), `join link ${link}`);
-  return { agent, link };
+  return { agent, link, pin };
 }
 
-/** Opens the join link in a fresh context and waits for the consent screen. */
-async function customerOpens(browser, link) {
+/**
+ * Joins in a fresh context, by the join link or (with `pin`) by typing the PIN on `/join`,
+ * and waits for the consent screen.
+ */
+async function customerOpens(browser, { link, pin }) {
   const customer = await newPage(await newContext(browser), "customer");
-  await customer.goto(link);
+  if (pin) {
+    await customer.goto(`${DAEMON_URL}/join`);
+    await customer.fill("#pin", pin);
+    await customer.click("#join");
+  } else {
+    await customer.goto(link);
+  }
   await customer.locator("#consent").waitFor({ state: "visible", timeout: 15_000 });
   const text = (await customer.locator("#consent").textContent()).replace(/\s+/g, " ");
   for (const words of ["camera", "microphone", "support agent only", "until you press"]) {
@@ -154,7 +163,7 @@ test("a customer shares the camera with an agent through the daemon", async () =
   });
   try {
     const { agent, link } = await agentStartsSession(browser);
-    const customer = await customerOpens(browser, link);
+    const customer = await customerOpens(browser, { link });
     await customer.click("#allow");
 
     const seen = await waitFor(
@@ -187,7 +196,7 @@ test("a customer shares the camera with an agent through the daemon", async () =
   }
 });
 
-test("a customer who declines shares nothing and can still end", async () => {
+test("a customer who joins by PIN and declines shares nothing and can still end", async () => {
   const browser = await chromium.launch({
     executablePath: EXECUTABLE,
     headless: true,
@@ -195,8 +204,8 @@ test("a customer who declines shares nothing and can still end", async () => {
     timeout: 15_000,
   });
   try {
-    const { agent, link } = await agentStartsSession(browser);
-    const customer = await customerOpens(browser, link);
+    const { agent, pin } = await agentStartsSession(browser);
+    const customer = await customerOpens(browser, { pin });
     await customer.click("#decline");
     await customer.locator("#declined").waitFor({ state: "visible" });
     assert.match(await customer.locator("#declined").textContent(), /will not see or hear/);
