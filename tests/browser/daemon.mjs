@@ -97,7 +97,7 @@ async function customerOpens(browser, { link, pin }) {
   }
   await customer.locator("#consent").waitFor({ state: "visible", timeout: 15_000 });
   const text = (await customer.locator("#consent").textContent()).replace(/\s+/g, " ");
-  for (const words of ["camera", "microphone", "support agent only", "until you press"]) {
+  for (const words of ["camera", "microphone", "only to the support team helping you", "until you press"]) {
     assert.ok(text.includes(words), `the consent screen says "${words}": ${text}`);
   }
   assert.equal(await getUserMediaCalls(customer), 0, "no device asked for before consent");
