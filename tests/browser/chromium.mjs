@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS as SHARED_ARGS } from "./chromium_args.mjs";
 
 const DEMO_URL = process.env.DEMO_URL ?? "http://127.0.0.1:8080/";
 const EXECUTABLE = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -26,17 +27,7 @@ const MIN_FRAMES_DECODED = 10;
 const SCENARIO = process.env.CHROMIUM_SCENARIO ?? "all";
 const GST_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "gst_webrtcbin.py");
 
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--use-fake-device-for-media-stream",
-  "--use-fake-ui-for-media-stream",
-  "--allow-loopback-in-peer-connection",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-gpu",
-];
+const CHROMIUM_ARGS = SHARED_ARGS;
 
 /** A Chromium with a fresh profile; `close()` also removes the profile. */
 async function launch() {

@@ -11,6 +11,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
+import { CHROMIUM_ARGS as SHARED_ARGS } from "./chromium_args.mjs";
 
 const DAEMON_URL = process.env.DAEMON_URL ?? "https://127.0.0.1:8443";
 const EMAIL = process.env.DAEMON_EMAIL ?? "admin@example.com";
@@ -21,18 +22,8 @@ const END_TIMEOUT_MS = 5_000;
 /** How long the decline test watches for media that must not come. */
 const QUIET_MS = 4_000;
 
-const CHROMIUM_ARGS = [
-  "--no-sandbox",
-  "--use-fake-device-for-media-stream",
-  "--use-fake-ui-for-media-stream",
-  "--allow-loopback-in-peer-connection",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-gpu",
-  "--ignore-certificate-errors",
-];
+/** The shared flags, plus: the daemon's trial certificate is self-signed (loopback only). */
+const CHROMIUM_ARGS = [...SHARED_ARGS, "--ignore-certificate-errors"];
 
 /** Counts the page's getUserMedia calls in `window.getUserMediaCalls`, before any script. */
 function countGetUserMedia() {
