@@ -65,6 +65,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_str!("../web/agent.js"),
     },
     Asset {
+        name: "annotations.js",
+        content_type: JAVASCRIPT,
+        body: include_str!("../web/annotations.js"),
+    },
+    Asset {
         name: "join.js",
         content_type: JAVASCRIPT,
         body: include_str!("../web/join.js"),

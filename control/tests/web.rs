@@ -125,7 +125,13 @@ async fn every_asset_the_pages_and_scripts_refer_to_is_served() {
     for asset in ASSETS.iter().filter(|asset| asset.name.ends_with(".js")) {
         referenced.extend(asset_references(asset.body, "from \"./"));
     }
-    for name in ["agent.js", "join.js", "client.js", "style.css"] {
+    for name in [
+        "agent.js",
+        "join.js",
+        "client.js",
+        "annotations.js",
+        "style.css",
+    ] {
         assert!(
             referenced.iter().any(|r| r == name),
             "nothing refers to {name}"

@@ -1,9 +1,11 @@
 // The agent console: sign in (with a second factor when the account has one), start a
 // support session, give the customer its PIN or link, watch the customer's camera (WHEP),
-// talk through the microphone (WHIP) and follow the session's events.
+// talk through the microphone (WHIP), draw on the customer's video and follow the session's
+// events.
 //
 // The staff token lives in memory only: a reload signs out.
 
+import { AnnotationModel, Drawing, Overlay } from "./annotations.js";
 import { api, ApiError, closePeer, negotiate, openEvents, setStatus, showOnly } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
@@ -12,6 +14,23 @@ const SECTIONS = ["signin-form", "idle", "session"];
 /** The sign-in, the session and its media; exposed as `window.sightlineTest` for tests. */
 const state = { token: null, sessionId: null, viewer: null, mic: null, socket: null };
 window.sightlineTest = state;
+
+/** The shapes drawn on the customer's video, from the relayed `annotation` messages. */
+const annotations = new AnnotationModel();
+state.annotations = () => annotations.list();
+const drawing = new Drawing(new Overlay($("remote"), $("remote-overlay"), annotations), send);
+
+/** Sends a message on the events socket, if it is open. */
+function send(message) {
+  if (state.socket?.readyState === WebSocket.OPEN) state.socket.send(JSON.stringify(message));
+}
+
+function chooseTool(button) {
+  drawing.tool = button.dataset.tool;
+  for (const tool of document.querySelectorAll("#tools .tool")) {
+    tool.setAttribute("aria-pressed", String(tool === button));
+  }
+}
 
 async function signIn(event) {
   event.preventDefault();
@@ -70,6 +89,7 @@ function showSession(session) {
   $("join-link").href = link;
   $("join-link").textContent = link;
   $("events").replaceChildren();
+  annotations.apply({ op: "clear" });
   showOnly(SECTIONS, ["session"]);
   setStatus("Waiting for the customer to join.");
 }
@@ -114,6 +134,10 @@ async function endSession() {
 }
 
 function onEvent(event) {
+  if (event.type === "annotation") {
+    annotations.apply(event);
+    return;
+  }
   const item = document.createElement("li");
   item.dataset.type = event.type;
   const { type, ...rest } = event;
@@ -151,5 +175,12 @@ $("signin-form").addEventListener("submit", signIn);
 $("start").addEventListener("click", startSession);
 $("end-session").addEventListener("click", endSession);
 $("unmute").addEventListener("click", toggleSound);
+for (const button of document.querySelectorAll("#tools .tool")) {
+  button.addEventListener("click", () => chooseTool(button));
+}
+$("draw-color").addEventListener("input", (event) => (drawing.color = event.target.value));
+$("draw-undo").addEventListener("click", () => drawing.undo());
+$("draw-redo").addEventListener("click", () => drawing.redo());
+$("draw-clear").addEventListener("click", () => drawing.clear());
 showOnly(SECTIONS, ["signin-form"]);
 setStatus("Sign in to take support sessions.");

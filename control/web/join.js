@@ -1,10 +1,12 @@
 // The customer's page: join by the link's fragment (#<join token>) or by PIN, ask for
 // consent in words before the browser asks for any device, then publish the camera and
-// microphone with WHIP and hear the agent with WHEP.
+// microphone with WHIP and hear the agent with WHEP. What the agent draws shows over the
+// camera's preview.
 //
 // The customer's token lives in memory only: a reload asks for the agent's PIN again (the
 // join link's token works once), which also means a stolen tab state holds nothing.
 
+import { AnnotationModel, Overlay } from "./annotations.js";
 import { api, ApiError, closePeer, negotiate, openEvents, setStatus, showOnly } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
@@ -21,6 +23,11 @@ const state = {
   ended: false,
 };
 window.sightlineTest = state;
+
+/** The shapes drawn on the video, from the relayed `annotation` messages. */
+const annotations = new AnnotationModel();
+state.annotations = () => annotations.list();
+new Overlay($("preview"), $("preview-overlay"), annotations);
 
 function sessionPath(suffix = "") {
   return `/v1/sessions/${state.sessionId}${suffix}`;
@@ -169,6 +176,7 @@ function finish(message) {
 }
 
 function onEvent(event) {
+  if (event.type === "annotation") annotations.apply(event);
   if (event.type === "ended") finish("The session has ended. Thank you.");
   if (event.type === "hold") setStatus("Your support agent put the session on hold.");
   if (event.type === "resumed") setStatus("Your support agent is back.");

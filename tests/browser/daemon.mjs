@@ -3,7 +3,9 @@
 // consent screen (before the page has asked for any device), allows, and the agent must
 // decode the customer's camera while the customer receives the agent's microphone; the
 // customer ends and the agent sees `ended`. A second test has the customer join by PIN and
-// decline: no device is ever requested and the agent receives no video.
+// decline: no device is ever requested and the agent receives no video. A third test has the
+// agent draw an arrow and a box on the customer's video, undo and clear, and checks that the
+// customer's page shows the same shapes at the same normalised places.
 //
 // Run by scripts/browser-tests.sh against a fresh daemon: DAEMON_URL (https, self-signed
 // trial certificate on loopback), DAEMON_EMAIL and DAEMON_PASSWORD (the tenant's admin).
@@ -215,6 +217,123 @@ test("a customer who joins by PIN and declines shares nothing and can still end"
     assert.equal(quiet.packetsReceived, 0, "the agent received video packets");
     assert.equal(quiet.videoWidth, 0, "the agent's video has a picture");
     assert.equal(await getUserMediaCalls(customer), 0, "getUserMedia was called");
+
+    await customerEnds(customer, agent);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** Where the fractions `[x, y]` of `#remote`'s video frame are on the agent's page. */
+function framePoint(agent, [x, y]) {
+  return agent.evaluate(
+    ([x, y]) => {
+      const video = document.getElementById("remote");
+      const rect = video.getBoundingClientRect();
+      const scale = Math.min(rect.width / video.videoWidth, rect.height / video.videoHeight);
+      const width = video.videoWidth * scale;
+      const height = video.videoHeight * scale;
+      const left = rect.left + (rect.width - width) / 2;
+      const top = rect.top + (rect.height - height) / 2;
+      return { x: left + x * width, y: top + y * height };
+    },
+    [x, y],
+  );
+}
+
+/** The agent picks `tool` and drags the mouse from `from` to `to` (frame fractions). */
+async function agentDraws(agent, tool, from, to) {
+  await agent.click(`#tools [data-tool="${tool}"]`);
+  await agent.locator("#remote").scrollIntoViewIfNeeded();
+  const start = await framePoint(agent, from);
+  const end = await framePoint(agent, to);
+  await agent.mouse.move(start.x, start.y);
+  await agent.mouse.down();
+  await agent.mouse.move((start.x + end.x) / 2, (start.y + end.y) / 2, { steps: 4 });
+  await agent.mouse.move(end.x, end.y, { steps: 4 });
+  await agent.mouse.up();
+}
+
+function annotations(page) {
+  return page.evaluate(() => window.sightlineTest.annotations());
+}
+
+/** How many pixels of the customer's overlay canvas are not fully transparent. */
+function overlayInk(customer) {
+  return customer.evaluate(() => {
+    const canvas = document.getElementById("preview-overlay");
+    const copy = document.createElement("canvas");
+    copy.width = canvas.width;
+    copy.height = canvas.height;
+    const context = copy.getContext("2d", { willReadFrequently: true });
+    context.drawImage(canvas, 0, 0);
+    const data = context.getImageData(0, 0, copy.width, copy.height).data;
+    let ink = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) ink += 1;
+    return ink;
+  });
+}
+
+function assertNear(actual, expected, what) {
+  assert.equal(actual.length, expected.length, `${what}: ${JSON.stringify(actual)}`);
+  actual.forEach(([x, y], i) => {
+    const [ex, ey] = expected[i];
+    assert.ok(
+      Math.abs(x - ex) <= 0.02 && Math.abs(y - ey) <= 0.02,
+      `${what}: point ${i} is ${JSON.stringify([x, y])}, expected ${JSON.stringify([ex, ey])}`,
+    );
+  });
+}
+
+test("the agent draws on the customer's video and both pages show the same shapes", async () => {
+  const browser = await chromium.launch({
+    executablePath: EXECUTABLE,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 15_000,
+  });
+  try {
+    const { agent, link } = await agentStartsSession(browser);
+    const customer = await customerOpens(browser, { link });
+    await customer.click("#allow");
+    const seen = await waitFor(
+      () => mediaStats(agent, "viewer", "video"),
+      (s) => s.framesDecoded > 0 && s.videoWidth > 0,
+      MEDIA_TIMEOUT_MS,
+    );
+    assert.ok(seen.videoWidth > 0, `the agent's video has no size: ${JSON.stringify(seen)}`);
+
+    const tail = [0.2, 0.3];
+    const head = [0.6, 0.7];
+    await agentDraws(agent, "arrow", tail, head);
+    await agentDraws(agent, "rect", [0.1, 0.1], [0.4, 0.5]);
+    const both = await waitFor(() => annotations(agent), (list) => list.length === 2, END_TIMEOUT_MS);
+    assert.deepEqual(both.map((s) => s.kind), ["arrow", "rect"], "the agent's echoed shapes");
+    await agent.click("#draw-undo");
+
+    const shown = await waitFor(
+      () => annotations(customer),
+      (list) => list.length === 1 && list[0].kind === "arrow",
+      END_TIMEOUT_MS,
+    );
+    console.log(`customer annotations: ${JSON.stringify(shown)}`);
+    assert.equal(shown.length, 1, `the customer shows ${JSON.stringify(shown)}`);
+    const [arrow] = shown;
+    assert.equal(arrow.kind, "arrow");
+    assert.equal(arrow.number, 1, "the first arrow is number 1");
+    assertNear(arrow.points, [tail, head], "the customer's arrow against the mouse");
+    const [agentArrow] = await waitFor(() => annotations(agent), (l) => l.length === 1, END_TIMEOUT_MS);
+    assertNear(arrow.points, agentArrow.points, "the customer's arrow against the agent's");
+    assert.ok((await overlayInk(customer)) > 0, "the customer's overlay shows nothing");
+
+    await agent.click("#draw-clear");
+    const cleared = await waitFor(
+      async () => [await annotations(agent), await annotations(customer)],
+      ([a, c]) => a.length === 0 && c.length === 0,
+      END_TIMEOUT_MS,
+    );
+    assert.deepEqual(cleared, [[], []], "clear empties both pages");
+    assert.equal(await overlayInk(customer), 0, "the customer's overlay still shows ink");
 
     await customerEnds(customer, agent);
   } finally {
