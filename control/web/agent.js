@@ -3,7 +3,10 @@
 // talk through the microphone (WHIP), draw on the customer's video and follow the session's
 // events.
 //
-// The staff token lives in memory only: a reload signs out.
+// The staff token and the current session's id are kept in this tab's sessionStorage, so a
+// reload comes back signed in, to the session, and watches the customer again (new WHEP and
+// WHIP resources replace the earlier ones). They are cleared when the token stops working;
+// the session id also when the session ends.
 
 import { AnnotationModel, Drawing, Overlay } from "./annotations.js";
 import { api, ApiError, closePeer, negotiate, openEvents, setStatus, showOnly } from "./client.js";
@@ -19,6 +22,21 @@ window.sightlineTest = state;
 const annotations = new AnnotationModel();
 state.annotations = () => annotations.list();
 const drawing = new Drawing(new Overlay($("remote"), $("remote-overlay"), annotations), send);
+
+/** Where this tab keeps the staff token and the current session's id across reloads. */
+const TOKEN_KEY = "sightline.agent.token";
+const SESSION_KEY = "sightline.agent.session";
+
+function remember() {
+  if (state.token) sessionStorage.setItem(TOKEN_KEY, state.token);
+  if (state.sessionId) sessionStorage.setItem(SESSION_KEY, state.sessionId);
+  else sessionStorage.removeItem(SESSION_KEY);
+}
+
+function forget() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  sessionStorage.removeItem(SESSION_KEY);
+}
 
 /** Sends a message on the events socket, if it is open. */
 function send(message) {
@@ -47,6 +65,7 @@ async function signIn(event) {
       setStatus("Your organisation requires an authenticator app: enrol one before taking sessions.");
       return;
     }
+    remember();
   } catch (error) {
     setStatus(signInFailure(error));
     return;
@@ -72,6 +91,7 @@ async function startSession() {
   try {
     const session = await api("POST", "/v1/sessions", { token: state.token, json: {} });
     state.sessionId = session.id;
+    remember();
     showSession(session);
   } catch (error) {
     setStatus(`Cannot start a session: ${error.message}`);
@@ -84,10 +104,16 @@ async function startSession() {
 }
 
 function showSession(session) {
-  const link = `${location.origin}/join#${session.join_token}`;
-  $("pin-out").textContent = session.pin;
-  $("join-link").href = link;
-  $("join-link").textContent = link;
+  if (session.join_token) {
+    const link = `${location.origin}/join#${session.join_token}`;
+    $("pin-out").textContent = session.pin;
+    $("join-link").href = link;
+    $("join-link").textContent = link;
+  } else {
+    $("pin-out").textContent = "(already given)";
+    $("join-link").removeAttribute("href");
+    $("join-link").textContent = "(already given)";
+  }
   $("events").replaceChildren();
   annotations.apply({ op: "clear" });
   showOnly(SECTIONS, ["session"]);
@@ -161,8 +187,67 @@ function sessionEnded(reason) {
   state.mic = null;
   state.socket?.close();
   state.socket = null;
+  state.sessionId = null;
+  remember();
   $("idle").hidden = false;
   setStatus(`The session ended (${reason}).`);
+}
+
+/** After a reload: back to the signed-in console and, if one is live, the session. */
+async function resume() {
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) {
+    showOnly(SECTIONS, ["signin-form"]);
+    setStatus("Sign in to take support sessions.");
+    return;
+  }
+  state.token = token;
+  const sessionId = sessionStorage.getItem(SESSION_KEY);
+  try {
+    await api("GET", "/v1/sessions", { token });
+    const session = sessionId ? await resumable(sessionId) : null;
+    if (session) {
+      await rejoin(session);
+      return;
+    }
+  } catch (error) {
+    resumeFailed(error);
+    return;
+  }
+  showOnly(SECTIONS, ["idle"]);
+  setStatus("Signed in. Start a session when a customer calls.");
+}
+
+/** The kept session if it is still live and visible, else null (and it is forgotten). */
+async function resumable(sessionId) {
+  try {
+    const session = await api("GET", `/v1/sessions/${sessionId}`, { token: state.token });
+    if (session.state !== "ended") return session;
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) throw error;
+  }
+  sessionStorage.removeItem(SESSION_KEY);
+  return null;
+}
+
+async function rejoin(session) {
+  state.sessionId = session.id;
+  showSession(session);
+  setStatus("Back in the session.");
+  state.socket = openEvents(state.sessionId, state.token, onEvent);
+  await Promise.all([watch(), talk()]);
+}
+
+function resumeFailed(error) {
+  state.token = null;
+  if (error instanceof ApiError && error.status === 401) {
+    forget();
+    showOnly(SECTIONS, ["signin-form"]);
+    setStatus("Your sign-in has expired: sign in again.");
+    return;
+  }
+  showOnly(SECTIONS, ["signin-form"]);
+  setStatus(`Cannot reach the server (${error.message}): reload in a moment.`);
 }
 
 function toggleSound() {
@@ -182,5 +267,4 @@ $("draw-color").addEventListener("input", (event) => (drawing.color = event.targ
 $("draw-undo").addEventListener("click", () => drawing.undo());
 $("draw-redo").addEventListener("click", () => drawing.redo());
 $("draw-clear").addEventListener("click", () => drawing.clear());
-showOnly(SECTIONS, ["signin-form"]);
-setStatus("Sign in to take support sessions.");
+resume();

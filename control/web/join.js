@@ -3,8 +3,11 @@
 // microphone with WHIP and hear the agent with WHEP. What the agent draws shows over the
 // camera's preview.
 //
-// The customer's token lives in memory only: a reload asks for the agent's PIN again (the
-// join link's token works once), which also means a stolen tab state holds nothing.
+// The customer's token and session id are kept in this tab's sessionStorage (never in
+// localStorage, a cookie or the address bar) so that a reload resumes the session within the
+// daemon's grace period: the consent already given is kept by the server, so the page asks
+// for the devices again and posts new WHIP and WHEP resources without showing the consent
+// screen. The stored pair is cleared when the session ends or the token stops working.
 
 import { AnnotationModel, Overlay } from "./annotations.js";
 import { api, ApiError, closePeer, negotiate, openEvents, setStatus, showOnly } from "./client.js";
@@ -33,7 +36,35 @@ function sessionPath(suffix = "") {
   return `/v1/sessions/${state.sessionId}${suffix}`;
 }
 
+/** Where this tab keeps its session id and customer token across reloads. */
+const STORAGE_KEY = "sightline.customer";
+
+function remember() {
+  const saved = { sessionId: state.sessionId, token: state.token };
+  sessionStorage.setItem(STORAGE_KEY, JSON.stringify(saved));
+}
+
+function forget() {
+  sessionStorage.removeItem(STORAGE_KEY);
+}
+
+function remembered() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? "null");
+    if (typeof saved?.sessionId === "string" && typeof saved?.token === "string") return saved;
+  } catch {
+    // Unreadable: treated as nothing saved.
+  }
+  forget();
+  return null;
+}
+
 async function start() {
+  const saved = remembered();
+  if (saved) {
+    await resume(saved);
+    return;
+  }
   const joinToken = decodeURIComponent(location.hash.slice(1));
   if (!joinToken) {
     showOnly(SECTIONS, ["pin-form"]);
@@ -51,6 +82,7 @@ async function join(body) {
     const joined = await api("POST", "/v1/join", { json: body });
     state.sessionId = joined.session_id;
     state.token = joined.token;
+    remember();
   } catch (error) {
     showOnly(SECTIONS, ["pin-form"]);
     setStatus(joinFailure(error));
@@ -59,6 +91,47 @@ async function join(body) {
   state.socket = openEvents(state.sessionId, state.token, onEvent);
   showOnly(SECTIONS, ["consent", "controls"]);
   setStatus("Connected to your support agent. Nothing is shared yet.");
+}
+
+/** Comes back to a session after a reload, with the token this tab kept. */
+async function resume(saved) {
+  state.sessionId = saved.sessionId;
+  state.token = saved.token;
+  setStatus("Reconnecting to your support agent…");
+  let session;
+  try {
+    session = await api("GET", sessionPath(), { token: state.token });
+  } catch (error) {
+    resumeFailed(error);
+    return;
+  }
+  if (session.state === "ended") {
+    forget();
+    state.ended = true;
+    showOnly(SECTIONS, []);
+    setStatus("The session has ended. Thank you.");
+    return;
+  }
+  state.socket = openEvents(state.sessionId, state.token, onEvent);
+  if (session.consent?.camera || session.consent?.microphone) {
+    await share();
+    return;
+  }
+  showOnly(SECTIONS, ["consent", "controls"]);
+  setStatus("Connected to your support agent. Nothing is shared yet.");
+}
+
+function resumeFailed(error) {
+  if (error instanceof ApiError && [401, 403, 404, 410].includes(error.status)) {
+    forget();
+    state.sessionId = null;
+    state.token = null;
+    showOnly(SECTIONS, ["pin-form"]);
+    setStatus("Your earlier session can no longer be resumed. Ask your agent for a new code and enter it here.");
+    return;
+  }
+  showOnly(SECTIONS, ["controls"]);
+  setStatus(`Cannot reconnect right now (${error.message}). Reload the page in a moment.`);
 }
 
 function joinFailure(error) {
@@ -72,13 +145,24 @@ function joinFailure(error) {
 }
 
 async function allow() {
-  showOnly(SECTIONS, ["live", "controls"]);
-  setStatus("Your browser now asks for the camera and the microphone…");
   try {
     await api("POST", sessionPath("/consent"), {
       token: state.token,
       json: { camera: true, microphone: true },
     });
+  } catch (error) {
+    showOnly(SECTIONS, ["declined", "controls"]);
+    setStatus(`Nothing is shared: ${error.message}`);
+    return;
+  }
+  await share();
+}
+
+/** Acquires the camera and microphone (consent is given) and publishes them. */
+async function share() {
+  showOnly(SECTIONS, ["live", "controls"]);
+  setStatus("Your browser now asks for the camera and the microphone…");
+  try {
     state.stream = await navigator.mediaDevices.getUserMedia({
       video: { facingMode: "environment" },
       audio: true,
@@ -166,6 +250,7 @@ async function end() {
 function finish(message) {
   if (state.ended) return;
   state.ended = true;
+  forget();
   closePeer(state.publish);
   closePeer(state.receive);
   state.stream?.getTracks().forEach((track) => track.stop());

@@ -5,7 +5,10 @@
 // customer ends and the agent sees `ended`. A second test has the customer join by PIN and
 // decline: no device is ever requested and the agent receives no video. A third test has the
 // agent draw an arrow and a box on the customer's video, undo and clear, and checks that the
-// customer's page shows the same shapes at the same normalised places.
+// customer's page shows the same shapes at the same normalised places. A fourth reloads the
+// customer's page mid-session: it resumes the same session with the kept token, without the
+// consent screen, and the agent decodes the camera again; then the agent's console reloads,
+// comes back to the session and watches again.
 //
 // Run by scripts/browser-tests.sh against a fresh daemon: DAEMON_URL (https, self-signed
 // trial certificate on loopback), DAEMON_EMAIL and DAEMON_PASSWORD (the tenant's admin).
@@ -336,6 +339,76 @@ test("the agent draws on the customer's video and both pages show the same shape
     assert.equal(await overlayInk(customer), 0, "the customer's overlay still shows ink");
 
     await customerEnds(customer, agent);
+  } finally {
+    await browser.close();
+  }
+});
+
+/** Records in `window.consentShown` whether the consent screen was ever shown on this load. */
+function watchConsentScreen() {
+  window.consentShown = false;
+  document.addEventListener("DOMContentLoaded", () => {
+    const consent = document.getElementById("consent");
+    if (!consent) return;
+    const check = () => (window.consentShown ||= !consent.hidden);
+    check();
+    new MutationObserver(check).observe(consent, { attributes: true });
+  });
+}
+
+test("a reload of the customer's page resumes the session without a new key", async () => {
+  const browser = await chromium.launch({
+    executablePath: EXECUTABLE,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 15_000,
+  });
+  try {
+    const { agent, link } = await agentStartsSession(browser);
+    const customer = await customerOpens(browser, { link });
+    await customer.click("#allow");
+    const before = await waitFor(
+      () => mediaStats(agent, "viewer", "video"),
+      (s) => s.framesDecoded > 10,
+      MEDIA_TIMEOUT_MS,
+    );
+    assert.ok(before.framesDecoded > 10, `before the reload the agent decoded ${before.framesDecoded}`);
+    const sessionId = await customer.evaluate(() => window.sightlineTest.sessionId);
+
+    await customer.addInitScript(watchConsentScreen);
+    await customer.reload();
+    const reloadedAt = (await mediaStats(agent, "viewer", "video")).framesDecoded;
+    const after = await waitFor(
+      () => mediaStats(agent, "viewer", "video"),
+      (s) => s.framesDecoded > reloadedAt + 30,
+      MEDIA_TIMEOUT_MS,
+    );
+    console.log(`agent viewer after the reload: ${JSON.stringify(after)} (from ${reloadedAt})`);
+    assert.ok(
+      after.framesDecoded > reloadedAt + 30,
+      `after the reload the agent decoded ${after.framesDecoded - reloadedAt} new frames`,
+    );
+    assert.equal(await getUserMediaCalls(customer), 1, "one getUserMedia after the reload");
+    assert.equal(await customer.evaluate(() => window.consentShown), false, "consent screen shown again");
+    assert.equal(await customer.evaluate(() => window.sightlineTest.sessionId), sessionId);
+    assert.ok(await customer.locator("#live").isVisible(), "the customer's preview is not shown");
+
+    // The agent reloads too: the console comes back signed in, to the session, and watches.
+    await agent.reload();
+    const watching = await waitFor(
+      () => mediaStats(agent, "viewer", "video"),
+      (s) => s.framesDecoded > 10,
+      MEDIA_TIMEOUT_MS,
+    );
+    assert.ok(watching.framesDecoded > 10, `after its reload the agent decoded ${watching.framesDecoded}`);
+    assert.equal(await agent.evaluate(() => window.sightlineTest.sessionId), sessionId);
+
+    await customerEnds(customer, agent);
+    assert.equal(
+      await customer.evaluate(() => sessionStorage.length),
+      0,
+      "the customer's token stayed in sessionStorage after the end",
+    );
   } finally {
     await browser.close();
   }
