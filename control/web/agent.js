@@ -59,6 +59,7 @@ async function signIn(event) {
   try {
     const signedIn = await api("POST", "/v1/auth/login", { json: body });
     state.token = signedIn.token;
+    state.userId = signedIn.user_id;
     $("password").value = "";
     $("totp").value = "";
     if (signedIn.totp_enrolment_required) {
@@ -116,6 +117,8 @@ function showSession(session) {
   }
   $("events").replaceChildren();
   annotations.apply({ op: "clear" });
+  $("session").classList.remove("over");
+  $("end-session").disabled = false;
   showOnly(SECTIONS, ["session"]);
   setStatus("Waiting for the customer to join.");
 }
@@ -152,10 +155,16 @@ async function talk() {
 }
 
 async function endSession() {
+  if (!state.sessionId) return;
+  $("end-session").disabled = true;
   try {
     await api("DELETE", `/v1/sessions/${state.sessionId}`, { token: state.token });
   } catch (error) {
-    setStatus(`Ending failed: ${error.message}`);
+    // 410: it had ended already (the customer, or a second click); the event says why.
+    if (error.status !== 410) {
+      $("end-session").disabled = false;
+      setStatus(`Ending failed: ${error.detail ?? error.message}`);
+    }
   }
 }
 
@@ -164,14 +173,50 @@ function onEvent(event) {
     annotations.apply(event);
     return;
   }
-  const item = document.createElement("li");
-  item.dataset.type = event.type;
-  const { type, ...rest } = event;
-  item.textContent = `${type} ${JSON.stringify(rest)}`;
-  $("events").append(item);
+  const text = describe(event);
+  if (text) {
+    const item = document.createElement("li");
+    item.dataset.type = event.type;
+    item.textContent = text;
+    $("events").append(item);
+  }
   if (event.type === "joined" && event.who?.role === "customer") setStatus("The customer joined.");
   if (event.type === "consent") setStatus(consentText(event));
   if (event.type === "ended") sessionEnded(event.reason);
+}
+
+/** Who an event names, in words (user ids stay out of the page). */
+function person(who) {
+  if (!who) return "Someone";
+  if (who.role === "customer") return "The customer";
+  if (who.user_id && who.user_id === state.userId) return "You";
+  return who.role === "admin" ? "An administrator" : "An agent";
+}
+
+/** One line for the event list, or null for events that only matter to the page. */
+function describe(event) {
+  switch (event.type) {
+    case "joined":
+      return `${person(event.who)} connected.`;
+    case "left":
+      return `${person(event.who)} left (${event.reason}).`;
+    case "consent":
+      return consentText(event);
+    case "hold":
+      return `${person(event.by)} put the session on hold.`;
+    case "resumed":
+      return `${person(event.by)} resumed the session.`;
+    case "transferred":
+      return "The session was handed to another agent.";
+    case "invited":
+      return "Another agent was invited to watch.";
+    case "chat":
+      return `${person(event.from)}: ${event.text}`;
+    case "ended":
+      return `The session ended (${event.reason}).`;
+    default:
+      return null;
+  }
 }
 
 function consentText(event) {
@@ -190,6 +235,7 @@ function sessionEnded(reason) {
   state.sessionId = null;
   remember();
   $("idle").hidden = false;
+  $("session").classList.add("over");
   setStatus(`The session ended (${reason}).`);
 }
 

@@ -239,6 +239,9 @@ async function stopSharing() {
 }
 
 async function end() {
+  if (state.ending || state.ended) return;
+  state.ending = true;
+  $("end").disabled = true;
   try {
     await api("DELETE", sessionPath(), { token: state.token });
   } catch {
@@ -262,7 +265,7 @@ function finish(message) {
 
 function onEvent(event) {
   if (event.type === "annotation") annotations.apply(event);
-  if (event.type === "ended") finish("The session has ended. Thank you.");
+  if (event.type === "ended" && !state.ending) finish("The session has ended. Thank you.");
   if (event.type === "hold") setStatus("Your support agent put the session on hold.");
   if (event.type === "resumed") setStatus("Your support agent is back.");
 }
@@ -276,4 +279,8 @@ $("allow-later").addEventListener("click", allow);
 $("decline").addEventListener("click", decline);
 $("revoke").addEventListener("click", stopSharing);
 $("end").addEventListener("click", end);
+// A join link opened in a tab that already shows this page changes only the fragment.
+window.addEventListener("hashchange", () => {
+  if (!state.token && location.hash.length > 1) location.reload();
+});
 start();
