@@ -142,6 +142,16 @@ async function waitFor(probe, done, timeoutMs) {
 }
 
 /** The customer ends; the agent's event list must show `ended` within 5 s. */
+/** Debian's Chromium, headless, with the test flags. */
+function launch() {
+  return chromium.launch({
+    executablePath: EXECUTABLE,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: 15_000,
+  });
+}
+
 async function customerEnds(customer, agent) {
   await customer.click("#end");
   const ended = agent.locator('#events li[data-type="ended"]');
@@ -151,12 +161,7 @@ async function customerEnds(customer, agent) {
 }
 
 test("a customer shares the camera with an agent through the daemon", async () => {
-  const browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 15_000,
-  });
+  const browser = await launch();
   try {
     const { agent, link } = await agentStartsSession(browser);
     const customer = await customerOpens(browser, { link });
@@ -193,12 +198,7 @@ test("a customer shares the camera with an agent through the daemon", async () =
 });
 
 test("a customer who joins by PIN and declines shares nothing and can still end", async () => {
-  const browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 15_000,
-  });
+  const browser = await launch();
   try {
     const { agent, pin } = await agentStartsSession(browser);
     const customer = await customerOpens(browser, { pin });
@@ -289,12 +289,7 @@ function assertNear(actual, expected, what) {
 }
 
 test("the agent draws on the customer's video and both pages show the same shapes", async () => {
-  const browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 15_000,
-  });
+  const browser = await launch();
   try {
     const { agent, link } = await agentStartsSession(browser);
     const customer = await customerOpens(browser, { link });
@@ -357,12 +352,7 @@ function watchConsentScreen() {
 }
 
 test("a reload of the customer's page resumes the session without a new key", async () => {
-  const browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: 15_000,
-  });
+  const browser = await launch();
   try {
     const { agent, link } = await agentStartsSession(browser);
     const customer = await customerOpens(browser, { link });
